@@ -1,0 +1,79 @@
+"""Where things live, and how files are written so that a killed run never leaves half a file.
+
+The project root is the folder holding ``params/`` and ``notebooks/``. Generated files go under
+an *output root*: the project root by default, or the folder named by the ``DFIOT_OUT``
+environment variable (``run_all.sh --out DIR`` sets it), so a test run never overwrites a
+user's results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+OUT_ENV = "DFIOT_OUT"
+
+
+def project_root() -> Path:
+    """The checkout's root: found from this file, or from ``DFIOT_ROOT`` when set."""
+    if os.environ.get("DFIOT_ROOT"):
+        return Path(os.environ["DFIOT_ROOT"]).resolve()
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "params" / "default.yaml").is_file():
+            return parent
+    # Installed outside a checkout (e.g. on a device with a copied lib/): fall back to the cwd.
+    return Path.cwd().resolve()
+
+
+def output_root() -> Path:
+    """The folder under which every generated file goes (see module docstring)."""
+    value = os.environ.get(OUT_ENV)
+    return Path(value).resolve() if value else project_root()
+
+
+def ensure_dir(path: Path | str) -> Path:
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path | str, suffix: str | None = None):
+    """Yield a temporary path beside ``target``; rename it onto ``target`` only on success.
+
+    Use for writers that want a file name (``cv2.imwrite``, ``fig.savefig``, ``model.save``).
+    The temporary name keeps the target's extension so that such writers pick the right format.
+    """
+    target = Path(target)
+    ensure_dir(target.parent)
+    suffix = target.suffix if suffix is None else suffix
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".part{suffix}", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def atomic_write_bytes(target: Path | str, data: bytes) -> Path:
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    return Path(target)
+
+
+def atomic_write_text(target: Path | str, text: str) -> Path:
+    return atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def atomic_write_json(target: Path | str, obj) -> Path:
+    return atomic_write_text(target, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
