@@ -1,0 +1,63 @@
+"""Save every figure one way: PDF for the paper, PNG for notebooks and the README, provenance in
+``figures/manifest.json``."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from deepfake_iot.paths import atomic_path, atomic_write_json, ensure_dir
+from deepfake_iot.provenance import Stamp
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+
+
+def save_figure(
+    fig, name: str, figures_dir: Path, stamp: Stamp, caption: str = "", dpi: int = 150
+) -> dict:
+    """Write ``name.pdf`` and ``name.png`` atomically and record them in the manifest."""
+    if not _NAME.match(name):
+        raise ValueError(f"figure name '{name}' must be lower-case letters, digits, '_' or '-'")
+    figures_dir = ensure_dir(figures_dir)
+    files = []
+    for ext in ("pdf", "png"):
+        target = figures_dir / f"{name}.{ext}"
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight")
+        files.append(target.name)
+    entry = {**stamp.as_dict(), "files": files, "caption": caption}
+    manifest_path = figures_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    manifest[name] = entry
+    atomic_write_json(manifest_path, manifest)
+    return entry
+
+
+def sample_grid(manifest, data_dir: Path, per_method: int = 6, seed: int = 0, split: str = "train"):
+    """One row per method ('real' first), ``per_method`` crops from different videos of ``split``."""
+    import cv2
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    part = manifest[manifest["split"] == split]
+    methods = ["real"] + sorted(m for m in part["method"].unique() if m != "real")
+    rng = np.random.default_rng(seed)
+    fig, axes = plt.subplots(len(methods), per_method, figsize=(1.3 * per_method, 1.4 * len(methods)), squeeze=False)
+    for row, method in enumerate(methods):
+        videos = part.loc[part["method"] == method, "video_id"].unique()
+        picked = rng.choice(videos, size=min(per_method, len(videos)), replace=False) if len(videos) else []
+        for col in range(per_method):
+            ax = axes[row][col]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col < len(picked):
+                rows = part[part["video_id"] == picked[col]]
+                image = cv2.imread(str(Path(data_dir) / rows.iloc[len(rows) // 2]["path"]), cv2.IMREAD_COLOR)
+                ax.imshow(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+            else:
+                ax.axis("off")
+            if col == 0:
+                ax.set_ylabel(method.replace("_", " "), fontsize=8)
+    fig.tight_layout(pad=0.2)
+    return fig

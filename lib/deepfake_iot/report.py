@@ -1,0 +1,84 @@
+"""Tables and quoted numbers for the paper, all generated: LaTeX booktabs tables (with a CSV
+twin under ``results/tables``) and ``\\newcommand`` macros under ``paper/generated``."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from deepfake_iot.paths import atomic_path, atomic_write_text
+from deepfake_iot.provenance import Stamp
+
+_MACRO = re.compile(r"^[A-Za-z]+$")
+_LATEX_SPECIALS = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIALS.get(char, char) for char in str(text))
+
+
+def format_number(value, digits: int = 3) -> str:
+    """Integers with thin thousands separators, floats with ``digits`` decimals, text escaped."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}".replace(",", "{,}")
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "--"
+        return f"{value:,.{digits}f}".replace(",", "{,}")
+    return latex_escape(value)
+
+
+def write_macros(values: dict, path: Path, stamp: Stamp, digits: int = 3) -> Path:
+    """One ``\\newcommand`` per entry; names are letters only (LaTeX's rule for macro names)."""
+    lines = [stamp.header()]
+    for name, value in values.items():
+        if not _MACRO.match(name):
+            raise ValueError(f"macro name '{name}' must be letters only (no digits, no '_')")
+        lines.append(f"\\newcommand{{\\{name}}}{{{format_number(value, digits)}}}\n")
+    return atomic_write_text(path, "".join(lines))
+
+
+def write_table(
+    frame: pd.DataFrame,
+    tex_path: Path,
+    csv_path: Path,
+    stamp: Stamp,
+    digits: int = 3,
+    column_format: str | None = None,
+) -> Path:
+    """A booktabs ``tabular`` (no float: the caption lives in main.tex) and its CSV twin."""
+    with atomic_path(csv_path) as tmp:
+        frame.to_csv(tmp, index=False)
+    header = [latex_escape(column) for column in frame.columns]
+    align = column_format or "l" + "r" * (len(frame.columns) - 1)
+    lines = [
+        stamp.header(),
+        f"\\begin{{tabular}}{{{align}}}\n",
+        "\\toprule\n",
+        " & ".join(header) + " \\\\\n",
+    ]
+    lines.append("\\midrule\n")
+    for row in frame.itertuples(index=False):
+        cells = [
+            format_number(value.item() if hasattr(value, "item") else value, digits)
+            for value in row
+        ]
+        lines.append(" & ".join(cells) + " \\\\\n")
+    lines += ["\\bottomrule\n", "\\end{tabular}\n"]
+    return atomic_write_text(tex_path, "".join(lines))

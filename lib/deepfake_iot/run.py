@@ -1,0 +1,91 @@
+"""A notebook's view of its run: where to write, with which parameters, and under whose name.
+
+Every notebook starts with ``run = Run.start("NN_name", globals())`` right after its parameters
+cell. The run reads the notebook's own declared parameter names, so the same code works when
+papermill injected a profile's values and when a person runs the notebook in JupyterLab.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deepfake_iot import figures, report
+from deepfake_iot.params import notebook_parameters, params_hash
+from deepfake_iot.paths import ensure_dir, output_root, project_root
+from deepfake_iot.provenance import Stamp
+
+PROFILE_ENV = "DFIOT_PROFILE"
+
+
+@dataclass
+class Run:
+    notebook: str
+    params: dict
+    profile: str
+    out: Path
+    stamp: Stamp = field(repr=False)
+
+    @classmethod
+    def start(cls, notebook: str, namespace: dict) -> Run:
+        """Collect the notebook's parameters from ``namespace`` (its globals) and stamp the run."""
+        path = project_root() / "notebooks" / f"{notebook}.ipynb"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"notebook {path} not found: Run.start needs the notebook's own name"
+            )
+        names = notebook_parameters(path)
+        missing = [name for name in names if name not in namespace]
+        if missing:
+            raise NameError(f"run the parameters cell first: {', '.join(missing)} not defined")
+        params = {name: namespace[name] for name in names}
+        profile = os.environ.get(PROFILE_ENV, "interactive")
+        stamp = Stamp.now(notebook, profile, params_hash(params))
+        run = cls(notebook, params, profile, output_root(), stamp)
+        print(
+            f"{notebook}: profile {profile}, parameters {stamp.params_hash}, commit {stamp.commit}, output {run.out}"
+        )
+        return run
+
+    # Folders under the output root -------------------------------------------------------------
+    def folder(self, *parts: str) -> Path:
+        return ensure_dir(self.out.joinpath(*parts))
+
+    @property
+    def data_dir(self) -> Path:
+        return self.folder("data")
+
+    @property
+    def results_dir(self) -> Path:
+        return self.folder("results")
+
+    @property
+    def models_dir(self) -> Path:
+        return self.folder("models")
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.folder("figures")
+
+    @property
+    def generated_dir(self) -> Path:
+        return self.folder("paper", "generated")
+
+    # Publishing --------------------------------------------------------------------------------
+    def save_figure(self, fig, name: str, caption: str = "") -> Path:
+        figures.save_figure(fig, name, self.figures_dir, self.stamp, caption)
+        return self.figures_dir / f"{name}.png"
+
+    def write_table(
+        self, frame, name: str, digits: int = 3, column_format: str | None = None
+    ) -> Path:
+        tex = self.folder("paper", "generated", "tables") / f"{name}.tex"
+        csv = self.folder("results", "tables") / f"{name}.csv"
+        return report.write_table(frame, tex, csv, self.stamp, digits, column_format)
+
+    def write_macros(self, values: dict, digits: int = 3) -> Path:
+        """This notebook's numbers for the paper: ``paper/generated/macros_<notebook>.tex``."""
+        return report.write_macros(
+            values, self.generated_dir / f"macros_{self.notebook}.tex", self.stamp, digits
+        )

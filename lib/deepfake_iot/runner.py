@@ -1,0 +1,217 @@
+"""Execute the numbered notebooks headlessly with papermill, then build the paper.
+
+``run_all.sh`` sets up the environment and calls ``python -m deepfake_iot.runner``; the options
+are the same (see ``--help``). Parameters are checked for every notebook before the first one
+runs; a failing notebook stops the run and its executed copy (the run's log) is named.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from deepfake_iot.params import ParameterError, check_notebooks, load_params, params_for_notebook
+from deepfake_iot.paths import OUT_ENV, ensure_dir, project_root
+from deepfake_iot.run import PROFILE_ENV
+
+PAPER_SOURCES = ("main.tex", "refs.bib", "IEEEtran.cls")
+MIN_FREE_BYTES = 512 * 1024 * 1024
+
+
+def list_notebooks(root: Path) -> list[Path]:
+    return sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def select(notebooks: list[Path], only: list[str] | None, start: str | None) -> list[Path]:
+    numbers = {nb.name[:2] for nb in notebooks}
+    for wanted in (only or []) + ([start] if start else []):
+        if wanted.zfill(2) not in numbers:
+            raise ParameterError(
+                f"no notebook numbered '{wanted}'; there are {', '.join(sorted(numbers))}"
+            )
+    if only:
+        keep = {n.zfill(2) for n in only}
+        return [nb for nb in notebooks if nb.name[:2] in keep]
+    if start:
+        return [nb for nb in notebooks if nb.name[:2] >= start.zfill(2)]
+    return notebooks
+
+
+def check_output_root(out: Path) -> None:
+    """Fail before any work when the output folder cannot take the run's files."""
+    try:
+        ensure_dir(out)
+        probe = out / ".write-probe"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as error:
+        raise SystemExit(
+            f"error: cannot write to the output folder {out}: {error.strerror}"
+        ) from error
+    free = shutil.disk_usage(out).free
+    if free < MIN_FREE_BYTES:
+        raise SystemExit(
+            f"error: only {free / 2**20:.0f} MiB free under {out}; a run needs at least 512 MiB"
+        )
+
+
+def acquire_lock(out: Path):
+    """One run per output folder: a second run at the same time refuses instead of interleaving."""
+    lock_path = ensure_dir(out / "build") / "run_all.lock"
+    handle = open(lock_path, "w")  # noqa: SIM115 - held open for the whole run
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as error:
+        raise SystemExit(
+            f"error: another run is writing to {out} (lock {lock_path} is held); wait for it or use --out"
+        ) from error
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def run_notebook(notebook: Path, parameters: dict, executed: Path, root: Path) -> None:
+    import papermill  # imported here so that --help and parameter errors stay fast
+
+    papermill.execute_notebook(
+        str(notebook),
+        str(executed),
+        parameters=parameters,
+        kernel_name="python3",
+        cwd=str(root / "notebooks"),
+        progress_bar=False,
+        log_output=os.environ.get("DFIOT_VERBOSE") == "1",
+        stdout_file=None,
+    )
+
+
+def find_latex_engine() -> list[str] | None:
+    if shutil.which("latexmk"):
+        return [
+            "latexmk",
+            "-pdf",
+            "-interaction=nonstopmode",
+            "-halt-on-error",
+            "-file-line-error",
+            "main.tex",
+        ]
+    if shutil.which("tectonic"):
+        return ["tectonic", "--keep-logs", "main.tex"]
+    return None
+
+
+def build_paper(root: Path, out: Path) -> tuple[str, str]:
+    """Build ``paper/main.pdf`` under the output root; ``(status, detail)``."""
+    engine = find_latex_engine()
+    if engine is None:
+        return "skipped", (
+            "no LaTeX engine found: install latexmk with a TeX distribution "
+            "(Debian/Ubuntu: apt-get install latexmk texlive-latex-recommended texlive-latex-extra "
+            "texlive-publishers) or tectonic (conda install -c conda-forge tectonic), then rerun with --only-paper"
+        )
+    paper_dir = ensure_dir(out / "paper")
+    if paper_dir.resolve() != (root / "paper").resolve():
+        for name in PAPER_SOURCES:
+            if (root / "paper" / name).is_file():
+                shutil.copy2(root / "paper" / name, paper_dir / name)
+    log = ensure_dir(out / "build") / "latex.log"
+    with open(log, "w") as handle:
+        result = subprocess.run(engine, cwd=paper_dir, stdout=handle, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        return "failed", f"LaTeX failed; see {log} and {paper_dir / 'main.log'}"
+    return "ok", str(paper_dir / "main.pdf")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="run_all.sh",
+        description="Execute notebooks/NN_*.ipynb in order with papermill, then build paper/main.pdf.",
+        epilog="Executed notebooks (the run's log) go to OUT/build/executed/. Environment: "
+        "DFIOT_USE_CURRENT_ENV=1 skips the .venv set-up; DFIOT_VERBOSE=1 streams notebook output.",
+    )
+    parser.add_argument(
+        "--profile",
+        default="default",
+        help="params/NAME.yaml or a path to a .yaml (default: default)",
+    )
+    parser.add_argument(
+        "--only", action="append", metavar="NN", help="run only notebook NN (repeatable)"
+    )
+    parser.add_argument("--from", dest="start", metavar="NN", help="run notebooks NN and after")
+    parser.add_argument(
+        "--out", type=Path, help="write every generated file under OUT (default: the project root)"
+    )
+    parser.add_argument("--skip-paper", action="store_true", help="do not build the PDF")
+    parser.add_argument(
+        "--only-paper", action="store_true", help="build the PDF from existing outputs only"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    root = project_root()
+    out = (args.out or root).resolve()
+    notebooks = list_notebooks(root)
+    try:
+        params = load_params(args.profile, root)
+        check_notebooks(load_params("default", root), notebooks)
+        chosen = [] if args.only_paper else select(notebooks, args.only, args.start)
+        per_notebook = {nb: params_for_notebook(params, nb) for nb in chosen}
+    except ParameterError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    check_output_root(out)
+    lock = acquire_lock(out)
+    os.environ[OUT_ENV] = str(out)
+    os.environ[PROFILE_ENV] = args.profile
+    executed_dir = ensure_dir(out / "build" / "executed")
+    print(f"profile {args.profile}: {len(chosen)} notebook(s), output under {out}", flush=True)
+    rows, failed = [], None
+    for notebook in chosen:
+        executed = executed_dir / notebook.name
+        started = time.perf_counter()
+        try:
+            run_notebook(notebook, per_notebook[notebook], executed, root)
+            status = "ok"
+        except Exception as error:  # papermill's execution error, or a kernel that died
+            status, failed = "FAILED", (notebook, executed, error)
+        seconds = time.perf_counter() - started
+        rows.append((notebook.stem, status, seconds))
+        print(f"  {notebook.stem:<24} {status:<6} {seconds:8.1f} s", flush=True)
+        if failed:
+            break
+    paper = ("not built", "a notebook failed") if failed else ("skipped", "--skip-paper")
+    if not failed and not args.skip_paper:
+        started = time.perf_counter()
+        paper = build_paper(root, out)
+        rows.append(("paper (LaTeX)", paper[0], time.perf_counter() - started))
+    print("\nsummary")
+    print(f"  {'step':<24} {'status':<9} {'seconds':>8}")
+    for name, status, seconds in rows:
+        print(f"  {name:<24} {status:<9} {seconds:8.1f}")
+    print(f"  {'total':<24} {'':<9} {sum(r[2] for r in rows):8.1f}")
+    lock.close()
+    if failed:
+        notebook, executed, error = failed
+        print(f"\nerror: {notebook.name} failed: {type(error).__name__}", file=sys.stderr)
+        print(f"open the executed notebook for the traceback: {executed}", file=sys.stderr)
+        return 1
+    if paper[0] == "failed":
+        print(f"\nerror: {paper[1]}", file=sys.stderr)
+        return 1
+    if paper[0] == "skipped" and not args.skip_paper:
+        print(f"\nwarning: the PDF was not built: {paper[1]}", file=sys.stderr)
+    elif paper[0] == "ok":
+        print(f"\npaper: {paper[1]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
