@@ -43,3 +43,14 @@ def test_notebook_has_the_common_top(path):
 def test_notebooks_are_numbered_in_order():
     numbers = [int(p.name[:2]) for p in NOTEBOOKS]
     assert numbers == list(range(1, len(numbers) + 1))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_papermill_sees_every_parameter(path):
+    """papermill's own parser must read each line, or it warns and drops injected values."""
+    import papermill
+
+    from deepfake_iot.params import notebook_parameters
+
+    seen = set(papermill.inspect_notebook(str(path)))
+    assert seen == set(notebook_parameters(path)), f"papermill cannot parse: {set(notebook_parameters(path)) - seen}"
