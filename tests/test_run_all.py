@@ -111,3 +111,37 @@ def test_second_run_on_same_output_refuses(tmp_path):
             acquire_lock(tmp_path)
     finally:
         first.close()
+
+
+@pytest.mark.slow
+def test_data_setup_on_a_generic_folder_with_junk(tmp_path):
+    """Notebook 01's real-data path: a real/ fake/ folder of images, one of them junk."""
+    import cv2
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    for label in ("real", "fake"):
+        for index in range(12):
+            folder = tmp_path / "ds" / label / (f"method{index % 2}" if label == "fake" else "")
+            folder.mkdir(parents=True, exist_ok=True)
+            image = cv2.GaussianBlur(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8), (5, 5), 0)
+            cv2.imwrite(str(folder / f"img{index}.png"), image)
+    (tmp_path / "ds" / "real" / "broken.jpg").write_text("not an image")
+    profile = tmp_path / "generic.yaml"
+    profile.write_text(
+        "dataset: generic  # a plain folder\n"
+        f"dataset_root: {tmp_path / 'ds'}  # made above\n"
+        "face_detector: none  # the images are crops\n"
+        "crop_size: 32  # small\n"
+        "split_ratios: [0.5, 0.25, 0.25]  # few items\n"
+    )
+    out = tmp_path / "out"
+    result = run_all("--profile", str(profile), "--out", str(out), "--only", "01", "--skip-paper", timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifest = pd.read_csv(out / "data" / "manifest.csv", keep_default_na=False)
+    assert len(manifest) == 24 and set(manifest["label"]) == {0, 1}
+    assert set(manifest["method"]) == {"real", "method0", "method1"}
+    assert manifest.groupby("group")["split"].nunique().max() == 1
+    skipped = pd.read_csv(out / "data" / "skipped.csv")
+    assert len(skipped) == 1 and "broken.jpg" in skipped.iloc[0]["source_path"]
