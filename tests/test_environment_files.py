@@ -34,7 +34,9 @@ def test_colab_list_is_a_subset_with_the_same_pins():
     full = pins((ROOT / "requirements.txt").read_text().splitlines())
     colab = pins((ROOT / "requirements-colab.txt").read_text().splitlines())
     for name, version in colab.items():
-        assert full.get(name) == version, f"requirements-colab.txt pins {name}=={version}, requirements.txt {full.get(name)}"
+        assert full.get(name) == version, (
+            f"requirements-colab.txt pins {name}=={version}, requirements.txt {full.get(name)}"
+        )
 
 
 def test_device_requirements_have_no_tensorflow_and_a_runtime():

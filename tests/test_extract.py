@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+
 from deepfake_iot.data.extract import SKIPPED_COLUMNS, extract_face_crops
 from deepfake_iot.data.layouts import index_dataset
 from deepfake_iot.data.schema import MANIFEST_COLUMNS

@@ -8,6 +8,8 @@ import zlib
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
+
 from deepfake_iot.data.faces import largest_face, make_detector, square_crop
 from deepfake_iot.data.frames import (
     iter_video_frames,
@@ -15,7 +17,6 @@ from deepfake_iot.data.frames import (
     sample_video_frames,
 )
 from deepfake_iot.data.intake import BadMediaError, frame_count, open_video, read_image
-from PIL import Image
 
 
 def write_video(path, n_frames, size=32, fps=10):

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+
 from deepfake_iot.data.layouts import ITEM_COLUMNS, index_dataset
 
 

@@ -12,12 +12,23 @@ def fake_manifest(n_groups=20, videos_per_group=3, frames=2, official=None):
         for v in range(videos_per_group):
             label = 0 if v == 0 else 1
             for f in range(frames):
-                rows.append({
-                    "path": f"g{g}/v{v}/{f}.png", "label": label, "method": "real" if label == 0 else f"m{v}",
-                    "video_id": f"g{g}_v{v}", "group": f"g{g}", "frame_index": f, "face_x": 0, "face_y": 0,
-                    "face_w": 1, "face_h": 1, "dataset": "t", "source_path": "",
-                    "split": (official or {}).get(g, ""),
-                })
+                rows.append(
+                    {
+                        "path": f"g{g}/v{v}/{f}.png",
+                        "label": label,
+                        "method": "real" if label == 0 else f"m{v}",
+                        "video_id": f"g{g}_v{v}",
+                        "group": f"g{g}",
+                        "frame_index": f,
+                        "face_x": 0,
+                        "face_y": 0,
+                        "face_w": 1,
+                        "face_h": 1,
+                        "dataset": "t",
+                        "source_path": "",
+                        "split": (official or {}).get(g, ""),
+                    }
+                )
     return pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
 
 

@@ -16,8 +16,12 @@ def test_notebook_is_clean(path):
     nb = json.loads(path.read_text())
     for index, cell in enumerate(nb["cells"]):
         if cell["cell_type"] == "code":
-            assert cell.get("outputs") == [], f"{path.name} cell {index} has outputs: jupyter nbconvert --clear-output --inplace {path}"
-            assert cell.get("execution_count") is None, f"{path.name} cell {index} has an execution count"
+            assert cell.get("outputs") == [], (
+                f"{path.name} cell {index} has outputs: jupyter nbconvert --clear-output --inplace {path}"
+            )
+            assert cell.get("execution_count") is None, (
+                f"{path.name} cell {index} has an execution count"
+            )
     assert "papermill" not in nb["metadata"], f"{path.name} is an executed copy"
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
 
@@ -31,7 +35,9 @@ def test_notebook_has_the_common_top(path):
         assert word in source[0], f"{path.name}: header lacks '{word}'"
     assert "colab.research.google.com" in source[1] and path.name in source[1]
     assert '"google.colab" in sys.modules' in source[2]
-    tagged = [i for i, c in enumerate(cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    tagged = [
+        i for i, c in enumerate(cells) if "parameters" in c.get("metadata", {}).get("tags", [])
+    ]
     assert len(tagged) == 1
     parameters = source[tagged[0]]
     for line in parameters.splitlines():
@@ -53,4 +59,6 @@ def test_papermill_sees_every_parameter(path):
     from deepfake_iot.params import notebook_parameters
 
     seen = set(papermill.inspect_notebook(str(path)))
-    assert seen == set(notebook_parameters(path)), f"papermill cannot parse: {set(notebook_parameters(path)) - seen}"
+    assert seen == set(notebook_parameters(path)), (
+        f"papermill cannot parse: {set(notebook_parameters(path)) - seen}"
+    )

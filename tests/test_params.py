@@ -23,14 +23,23 @@ def write_project(tmp_path, default: str, profiles: dict[str, str] | None = None
 
 
 def write_notebook(path, source: str, tag: bool = True):
-    cell = {"cell_type": "code", "metadata": {"tags": ["parameters"] if tag else []}, "source": source,
-            "outputs": [], "execution_count": None}
-    path.write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    cell = {
+        "cell_type": "code",
+        "metadata": {"tags": ["parameters"] if tag else []},
+        "source": source,
+        "outputs": [],
+        "execution_count": None,
+    }
+    path.write_text(
+        json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    )
     return path
 
 
 def test_profile_overrides_and_coerces(tmp_path):
-    root = write_project(tmp_path, "seed: 1\nrate: 0.5\nname: a\nsizes: [1, 2]\n", {"p": "rate: 1\nsizes: [3]\n"})
+    root = write_project(
+        tmp_path, "seed: 1\nrate: 0.5\nname: a\nsizes: [1, 2]\n", {"p": "rate: 1\nsizes: [3]\n"}
+    )
     params = load_params("p", root)
     assert params == {"seed": 1, "rate": 1.0, "name": "a", "sizes": [3]}
     assert isinstance(params["rate"], float)
@@ -45,7 +54,8 @@ def test_typo_names_key_file_and_suggestion(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("value", "default"), [("3", 3), (True, 3), (1.5, 3), ("x", 1.0), (1, True), ("a", ["b"]), ([1], ["b"])]
+    ("value", "default"),
+    [("3", 3), (True, 3), (1.5, 3), ("x", 1.0), (1, True), ("a", ["b"]), ([1], ["b"])],
 )
 def test_wrong_type_is_an_error(value, default, tmp_path):
     with pytest.raises(ParameterError, match="key 'k' must be|key 'k\\[0\\]' must be"):
@@ -59,7 +69,9 @@ def test_missing_profile_lists_known(tmp_path):
 
 
 def test_yaml_never_constructs_objects(tmp_path):
-    root = write_project(tmp_path, "a: 1\n", {"evil": "a: !!python/object/apply:os.system ['echo hacked']\n"})
+    root = write_project(
+        tmp_path, "a: 1\n", {"evil": "a: !!python/object/apply:os.system ['echo hacked']\n"}
+    )
     with pytest.raises(ParameterError, match="not valid YAML"):
         load_params("evil", root)
 
@@ -103,7 +115,9 @@ def test_project_notebooks_match_default_yaml(root):
     check_notebooks(defaults, notebooks)
     for notebook in notebooks:
         for key, value in notebook_parameters(notebook).items():
-            assert value == defaults[key], f"{notebook.name}: {key} = {value!r} but default.yaml has {defaults[key]!r}"
+            assert value == defaults[key], (
+                f"{notebook.name}: {key} = {value!r} but default.yaml has {defaults[key]!r}"
+            )
 
 
 def test_every_override_has_a_reason(root):
@@ -114,4 +128,6 @@ def test_every_override_has_a_reason(root):
         for index, line in enumerate(lines):
             if line and not line.startswith((" ", "#", "-")) and ":" in line:
                 previous = lines[index - 1] if index else ""
-                assert "#" in line or previous.startswith("#"), f"{path.name}: '{line}' has no reason comment"
+                assert "#" in line or previous.startswith("#"), (
+                    f"{path.name}: '{line}' has no reason comment"
+                )

@@ -15,7 +15,11 @@ ENV_ARGS = ["--use-current-env"]
 
 def run_all(*args, timeout=900):
     return subprocess.run(
-        [str(ROOT / "run_all.sh"), *ENV_ARGS, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+        [str(ROOT / "run_all.sh"), *ENV_ARGS, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
     )
 
 
@@ -45,7 +49,9 @@ def test_paper_references_only_generated_files_and_builds(smoke_run):
     graphics = re.findall(r"\\includegraphics(?:\[[^]]*\])?\{([^}]+)\}", tex)
     assert inputs and graphics
     for name in inputs:
-        assert (out / "paper" / f"{name}.tex").is_file(), f"paper inputs {name} but no notebook wrote it"
+        assert (out / "paper" / f"{name}.tex").is_file(), (
+            f"paper inputs {name} but no notebook wrote it"
+        )
     manifest = json.loads((out / "figures" / "manifest.json").read_text())
     for name in graphics:
         assert (out / "figures" / name).is_file(), f"paper shows {name} but no notebook wrote it"
@@ -69,9 +75,15 @@ def test_generated_files_carry_provenance(smoke_run):
 def test_typo_in_profile_fails_before_any_notebook(tmp_path):
     profile = tmp_path / "typo.yaml"
     profile.write_text("n_identites: 4  # typo\n")
-    result = run_all("--profile", str(profile), "--out", str(tmp_path / "out"), "--skip-paper", timeout=120)
+    result = run_all(
+        "--profile", str(profile), "--out", str(tmp_path / "out"), "--skip-paper", timeout=120
+    )
     assert result.returncode == 2
-    assert "n_identites" in result.stderr and "typo.yaml" in result.stderr and "n_identities" in result.stderr
+    assert (
+        "n_identites" in result.stderr
+        and "typo.yaml" in result.stderr
+        and "n_identities" in result.stderr
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -87,7 +99,9 @@ def test_wrong_type_and_unknown_notebook_fail_early(tmp_path):
 @pytest.mark.slow
 def test_failing_notebook_stops_and_names_its_log(tmp_path):
     profile = tmp_path / "broken.yaml"
-    profile.write_text(f"dataset: generic  # a real layout\ndataset_root: {tmp_path / 'missing'}  # that is absent\n")
+    profile.write_text(
+        f"dataset: generic  # a real layout\ndataset_root: {tmp_path / 'missing'}  # that is absent\n"
+    )
     result = run_all("--profile", str(profile), "--out", str(tmp_path / "out"), timeout=300)
     assert result.returncode == 1
     executed = tmp_path / "out" / "build" / "executed" / "01_data_setup.ipynb"
@@ -137,7 +151,9 @@ def test_data_setup_on_a_generic_folder_with_junk(tmp_path):
         "split_ratios: [0.5, 0.25, 0.25]  # few items\n"
     )
     out = tmp_path / "out"
-    result = run_all("--profile", str(profile), "--out", str(out), "--only", "01", "--skip-paper", timeout=300)
+    result = run_all(
+        "--profile", str(profile), "--out", str(out), "--only", "01", "--skip-paper", timeout=300
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     manifest = pd.read_csv(out / "data" / "manifest.csv", keep_default_na=False)
     assert len(manifest) == 24 and set(manifest["label"]) == {0, 1}

@@ -43,17 +43,25 @@ def sample_grid(manifest, data_dir: Path, per_method: int = 6, seed: int = 0, sp
     part = manifest[manifest["split"] == split]
     methods = ["real"] + sorted(m for m in part["method"].unique() if m != "real")
     rng = np.random.default_rng(seed)
-    fig, axes = plt.subplots(len(methods), per_method, figsize=(1.3 * per_method, 1.4 * len(methods)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(methods), per_method, figsize=(1.3 * per_method, 1.4 * len(methods)), squeeze=False
+    )
     for row, method in enumerate(methods):
         videos = part.loc[part["method"] == method, "video_id"].unique()
-        picked = rng.choice(videos, size=min(per_method, len(videos)), replace=False) if len(videos) else []
+        picked = (
+            rng.choice(videos, size=min(per_method, len(videos)), replace=False)
+            if len(videos)
+            else []
+        )
         for col in range(per_method):
             ax = axes[row][col]
             ax.set_xticks([])
             ax.set_yticks([])
             if col < len(picked):
                 rows = part[part["video_id"] == picked[col]]
-                image = cv2.imread(str(Path(data_dir) / rows.iloc[len(rows) // 2]["path"]), cv2.IMREAD_COLOR)
+                image = cv2.imread(
+                    str(Path(data_dir) / rows.iloc[len(rows) // 2]["path"]), cv2.IMREAD_COLOR
+                )
                 ax.imshow(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
             else:
                 ax.axis("off")
