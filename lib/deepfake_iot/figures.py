@@ -69,3 +69,43 @@ def sample_grid(manifest, data_dir: Path, per_method: int = 6, seed: int = 0, sp
                 ax.set_ylabel(method.replace("_", " "), fontsize=8)
     fig.tight_layout(pad=0.2)
     return fig
+
+
+def degradation_grid(image_bgr, names, levels, seed: int = 0):
+    """One face under every degradation (rows) at every level (columns), via the OpenCV suite."""
+    import cv2
+    import matplotlib.pyplot as plt
+
+    from deepfake_iot import degrade
+
+    fig, axes = plt.subplots(len(names), len(levels), figsize=(1.2 * len(levels), 1.25 * len(names)), squeeze=False)
+    for row, name in enumerate(names):
+        for col, level in enumerate(levels):
+            ax = axes[row][col]
+            ax.imshow(cv2.cvtColor(degrade.apply(image_bgr, name, level, seed), cv2.COLOR_BGR2RGB))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(f"level {level}", fontsize=8)
+            if col == 0:
+                ax.set_ylabel(name.replace("_", " "), fontsize=7)
+    fig.tight_layout(pad=0.2)
+    return fig
+
+
+def image_grid(images, labels=None, columns: int = 8, label_names=("real", "fake")):
+    """A grid of RGB float images in [0, 1] (a batch from the input pipeline), titled by label."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    images = np.asarray(images)
+    rows = int(np.ceil(len(images) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(1.2 * columns, 1.3 * rows), squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if index < len(images):
+            ax.imshow(np.clip(images[index], 0, 1))
+            if labels is not None:
+                ax.set_title(label_names[int(labels[index])], fontsize=7)
+    fig.tight_layout(pad=0.2)
+    return fig
