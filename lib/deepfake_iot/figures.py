@@ -78,7 +78,9 @@ def degradation_grid(image_bgr, names, levels, seed: int = 0):
 
     from deepfake_iot import degrade
 
-    fig, axes = plt.subplots(len(names), len(levels), figsize=(1.2 * len(levels), 1.25 * len(names)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(names), len(levels), figsize=(1.2 * len(levels), 1.25 * len(names)), squeeze=False
+    )
     for row, name in enumerate(names):
         for col, level in enumerate(levels):
             ax = axes[row][col]
@@ -108,4 +110,28 @@ def image_grid(images, labels=None, columns: int = 8, label_names=("real", "fake
             if labels is not None:
                 ax.set_title(label_names[int(labels[index])], fontsize=7)
     fig.tight_layout(pad=0.2)
+    return fig
+
+
+def training_curves(histories: dict):
+    """Loss and AUC per epoch for each model: training solid, validation dashed.
+
+    ``histories`` maps a model name to its Keras CSV log (columns epoch, loss, auc, val_loss, val_auc).
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(7.0, 2.6))
+    for index, (name, history) in enumerate(histories.items()):
+        color = f"C{index}"
+        epochs = history["epoch"] + 1
+        for ax, metric in zip(axes, ("loss", "auc"), strict=True):
+            ax.plot(epochs, history[metric], color=color, label=name.replace("_", " "))
+            ax.plot(epochs, history[f"val_{metric}"], color=color, linestyle="--")
+    axes[0].set_ylabel("binary cross-entropy")
+    axes[1].set_ylabel("AUC")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7, title="solid: train, dashed: validation", title_fontsize=7)
+    fig.tight_layout()
     return fig

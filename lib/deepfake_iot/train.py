@@ -1,0 +1,387 @@
+"""Training with Keras ``fit``: seeds, distribution strategies, resumable runs, model cards.
+
+A run lives in one folder::
+
+    out_dir/
+      model.keras       the best epoch on validation AUC (written last, atomically)
+      card.json         what the run was: architecture, options, run key, sizes, best epoch, ...
+      history.csv       one row per epoch (CSVLogger, appended to on resume)
+      tb/               TensorBoard logs (optional)
+      backup/           BackupAndRestore checkpoint of the last finished epoch (while running)
+      resume_state.json the state of the other callbacks at that epoch (while running)
+      best.weights.h5   the best epoch's weights (while running)
+
+``train_model`` returns the card of a finished run without training again when the run key is
+unchanged, and resumes a killed run from its last finished epoch.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import platform
+import random
+import shutil
+import time
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tf_keras as keras  # noqa: E402
+
+from deepfake_iot.models import model_summary  # noqa: E402
+
+STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
+MODEL_FILE = "model.keras"
+CARD_FILE = "card.json"
+
+
+def set_seeds(seed: int) -> None:
+    """Seed Python's ``random``, NumPy and TensorFlow, and make TensorFlow ops deterministic.
+
+    With the same seed, the same data order and the same hardware, a training repeats bit for
+    bit on CPU. Op determinism is process-wide and makes ops without a deterministic kernel
+    raise instead of silently differing (some GPU ops are slower under it). Call it before
+    building the input pipeline too: a ``shuffle(seed=...)`` takes the global seed in force
+    when the dataset is created.
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    tf.random.set_seed(seed)
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def configure_logical_cpus(count: int) -> None:
+    """Split the CPU into ``count`` logical devices so MirroredStrategy can be tried without a
+    GPU. Call it before TensorFlow initialises its devices (first thing in the process)."""
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
+    )
+
+
+def make_strategy(name: str = "default") -> tf.distribute.Strategy:
+    """A distribution strategy by name.
+
+    - ``default``: no distribution (one device).
+    - ``mirrored``: synchronous data parallelism over the local GPUs; with no GPU, over the
+      logical CPU devices (see ``configure_logical_cpus``).
+    - ``multiworker``: MultiWorkerMirroredStrategy over the workers described by ``TF_CONFIG``.
+    - ``tpu``: TPUStrategy on the TPU the runtime provides (Colab).
+    """
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        if tf.config.list_logical_devices("GPU"):
+            return tf.distribute.MirroredStrategy()
+        cpus = [device.name for device in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices=cpus)
+    if name == "multiworker":
+        if "TF_CONFIG" not in os.environ:
+            print("multiworker: TF_CONFIG is not set, so this process is a single worker")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu="")
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+
+
+def global_batch_size(per_replica_batch: int, strategy: tf.distribute.Strategy) -> int:
+    """The batch the input pipeline must deliver: ``fit`` splits it across the replicas."""
+    return per_replica_batch * strategy.num_replicas_in_sync
+
+
+def class_weights(labels) -> dict[int, float]:
+    """Balanced class weights ``n_samples / (n_classes * n_c)``, as scikit-learn computes them."""
+    labels = np.asarray(labels).astype(int).ravel()
+    classes, counts = np.unique(labels, return_counts=True)
+    if len(classes) < 2:
+        raise ValueError(f"class_weights needs both classes, got only {classes.tolist()}")
+    return {
+        int(c): float(len(labels) / (len(classes) * n))
+        for c, n in zip(classes, counts, strict=True)
+    }
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def _describe_build_fn(build_fn: Callable) -> tuple[str, dict]:
+    """Architecture name and options of ``functools.partial(build_model, name, size, **opts)``
+    (or of any partial or plain function)."""
+    if isinstance(build_fn, functools.partial):
+        func, args, options = build_fn.func, build_fn.args, dict(build_fn.keywords)
+        if func.__name__ == "build_model" and args:
+            architecture, args = args[0], args[1:]
+        else:
+            architecture = func.__name__.removeprefix("build_")
+        if args:
+            options["input_size"] = args[0]
+        return str(architecture), _jsonable(options)
+    return getattr(build_fn, "__name__", "model").removeprefix("build_"), {}
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in ("tensorflow", "tf-keras", "tensorflow-model-optimization", "numpy"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def _worker(strategy: tf.distribute.Strategy) -> tuple[bool, int]:
+    """``(is_chief, task index)`` of this process; a single process is the chief."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+        return True, 0
+    task_type, task_id = resolver.task_type, resolver.task_id or 0
+    is_chief = task_type in (None, "chief") or (
+        task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().jobs
+    )
+    return is_chief, int(task_id)
+
+
+class _ResumeState(keras.callbacks.Callback):
+    """Saves and restores what BackupAndRestore does not: the best value and patience counters
+    of ModelCheckpoint, EarlyStopping and ReduceLROnPlateau, and the training time so far.
+
+    Placed after those callbacks (so it restores after they reset in ``on_train_begin``) and
+    after BackupAndRestore (so it writes after the epoch's checkpoint).
+    """
+
+    FIELDS = {
+        "checkpoint": ("best",),
+        "early_stopping": ("wait", "best", "best_epoch"),
+        "reduce_lr": ("wait", "best", "cooldown_counter"),
+    }
+
+    def __init__(self, path: Path, tracked: dict, seconds_before: float):
+        super().__init__()
+        self.path, self.tracked, self.seconds_before = path, tracked, seconds_before
+        self.started = time.perf_counter()
+        self.last_epoch = -1
+
+    def on_train_begin(self, logs=None):
+        if not self.path.exists():
+            return
+        state = json.loads(self.path.read_text())
+        for key, callback in self.tracked.items():
+            for field, value in state["callbacks"].get(key, {}).items():
+                setattr(callback, field, value)
+        self.last_epoch = state["epoch"]
+
+    def seconds(self) -> float:
+        return self.seconds_before + time.perf_counter() - self.started
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.last_epoch = epoch
+        callbacks = {
+            key: {field: _jsonable(getattr(callback, field)) for field in self.FIELDS[key]}
+            for key, callback in self.tracked.items()
+        }
+        state = {"epoch": epoch, "seconds": self.seconds(), "callbacks": callbacks}
+        _write_json(self.path, state)
+
+
+def _trim_history(history: Path, next_epoch: int) -> None:
+    """Keep only rows of epochs before ``next_epoch`` (an epoch logged but not backed up when
+    the run was killed is run again, and must not be listed twice)."""
+    if not history.exists():
+        return
+    lines = history.read_text().splitlines()
+    if not lines:
+        return
+    kept = [lines[0]] + [line for line in lines[1:] if int(line.split(",")[0]) < next_epoch]
+    history.write_text("\n".join(kept) + "\n")
+
+
+def _best_from_history(history: Path) -> tuple[int, float, int]:
+    """``(best epoch, best val AUC, epochs run)`` from history.csv."""
+    lines = [line.split(",") for line in history.read_text().splitlines() if line]
+    header, rows = lines[0], lines[1:]
+    column = header.index("val_auc")
+    aucs = [float(row[column]) for row in rows]
+    best = int(np.argmax(aucs))
+    return int(rows[best][0]), aucs[best], len(rows)
+
+
+def _clear_run(out_dir: Path) -> None:
+    for name in ("backup", "tb"):
+        shutil.rmtree(out_dir / name, ignore_errors=True)
+    for name in ("resume_state.json", "history.csv", "best.weights.h5", MODEL_FILE, CARD_FILE):
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def train_model(
+    build_fn: Callable[[], keras.Model],
+    train_ds: tf.data.Dataset,
+    val_ds: tf.data.Dataset,
+    out_dir: str | Path,
+    *,
+    epochs: int,
+    learning_rate: float,
+    class_weight: dict | None = None,
+    patience: int,
+    seed: int,
+    strategy: str | tf.distribute.Strategy = "default",
+    resume: bool = True,
+    run_key: dict,
+    tensorboard: bool = True,
+    verbose: int = 2,
+    callbacks: list | None = None,
+) -> dict:
+    """Train ``build_fn()`` (an uncompiled model) and return its card.
+
+    Datasets are batched with the global batch size (``global_batch_size``) and built after
+    ``set_seeds(seed)`` (``train_model`` seeds again before building the model). The best epoch on
+    validation AUC is kept; training stops after ``patience`` epochs without improvement and
+    halves the learning rate after ``max(1, patience // 2)`` such epochs. With ``resume`` a
+    killed run continues from its last finished epoch (bit-identical to an uninterrupted run
+    when neither the pipeline nor the model draws random numbers; otherwise the resumed epochs
+    use fresh random streams); a finished run whose ``run_key`` is
+    unchanged is not trained again. ``resume=False`` always starts over. Extra ``callbacks``
+    run after the built-in ones (after the epoch's backup has been written).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run_key = _jsonable(run_key)
+    card_path, model_path, key_path = (
+        out_dir / CARD_FILE,
+        out_dir / MODEL_FILE,
+        out_dir / "run_key.json",
+    )
+    if resume and card_path.exists() and model_path.exists():
+        card = json.loads(card_path.read_text())
+        if card.get("run_key") == run_key:
+            print(f"{out_dir}: up to date (run key unchanged), not retrained")
+            return card
+    if not resume or not key_path.exists() or json.loads(key_path.read_text()) != run_key:
+        _clear_run(out_dir)
+    if isinstance(strategy, str):
+        strategy_name, strategy = strategy, make_strategy(strategy)
+    else:
+        strategy_name = type(strategy).__name__
+    is_chief, task_id = _worker(strategy)
+    work_dir = out_dir if is_chief else out_dir / f".worker{task_id}"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    _write_json(work_dir / "run_key.json", run_key)
+
+    set_seeds(seed)
+    with strategy.scope():
+        model = build_fn()
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss="binary_crossentropy",
+            metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")],
+        )
+
+    state_path = work_dir / "resume_state.json"
+    seconds_before, next_epoch = 0.0, 0
+    if state_path.exists():
+        state = json.loads(state_path.read_text())
+        seconds_before, next_epoch = state["seconds"], state["epoch"] + 1
+        print(f"{out_dir}: resuming after epoch {state['epoch']}")
+    _trim_history(work_dir / "history.csv", next_epoch)
+
+    checkpoint = keras.callbacks.ModelCheckpoint(
+        str(work_dir / "best.weights.h5"),
+        monitor="val_auc",
+        mode="max",
+        save_best_only=True,
+        save_weights_only=True,
+    )
+    early_stopping = keras.callbacks.EarlyStopping(
+        monitor="val_auc", mode="max", patience=patience, restore_best_weights=False
+    )
+    reduce_lr = keras.callbacks.ReduceLROnPlateau(
+        monitor="val_auc", mode="max", factor=0.5, patience=max(1, patience // 2)
+    )
+    tracked = {"checkpoint": checkpoint, "early_stopping": early_stopping, "reduce_lr": reduce_lr}
+    resume_state = _ResumeState(state_path, tracked, seconds_before)
+    extra_callbacks = list(callbacks or [])
+    callbacks = [
+        checkpoint,
+        early_stopping,
+        reduce_lr,
+        keras.callbacks.CSVLogger(str(work_dir / "history.csv"), append=True),
+    ]
+    if tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(work_dir / "tb")))
+    callbacks += [
+        keras.callbacks.BackupAndRestore(str(work_dir / "backup"), delete_checkpoint=False),
+        resume_state,
+        *extra_callbacks,
+    ]
+    model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=epochs,
+        class_weight=class_weight,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+
+    if not is_chief:
+        shutil.rmtree(work_dir, ignore_errors=True)
+        return {"run_key": run_key, "chief": False}
+    # The best weights go into a fresh model outside the strategy: mirrored variables cannot
+    # take an h5 file, and the saved model should not depend on how it was trained.
+    best = build_fn()
+    best.load_weights(str(out_dir / "best.weights.h5"))
+    tmp_model = out_dir / ".model.tmp.keras"
+    best.save(str(tmp_model))
+    os.replace(tmp_model, model_path)
+    best_epoch, best_auc, epochs_run = _best_from_history(out_dir / "history.csv")
+    architecture, options = _describe_build_fn(build_fn)
+    card = {
+        "architecture": architecture,
+        "model_name": best.name,
+        "options": options,
+        **model_summary(best),
+        "run_key": run_key,
+        "seed": seed,
+        "epochs_max": epochs,
+        "epochs_run": epochs_run,
+        "best_epoch": best_epoch,
+        "best_val_auc": best_auc,
+        "learning_rate": learning_rate,
+        "class_weight": _jsonable(class_weight),
+        "seconds": round(resume_state.seconds(), 2),
+        "strategy": strategy_name,
+        "replicas": strategy.num_replicas_in_sync,
+        "versions": _versions(),
+    }
+    _write_json(card_path, card)
+    shutil.rmtree(out_dir / "backup", ignore_errors=True)
+    state_path.unlink(missing_ok=True)
+    return card
+
+
+def load_trained(out_dir: str | Path) -> tuple[keras.Model, dict]:
+    """The best model of a finished run and its card."""
+    out_dir = Path(out_dir)
+    card_path, model_path = out_dir / CARD_FILE, out_dir / MODEL_FILE
+    if not (card_path.exists() and model_path.exists()):
+        raise FileNotFoundError(
+            f"no finished training in {out_dir}: expected {MODEL_FILE} and {CARD_FILE}; "
+            "run the training notebook (03) first"
+        )
+    model = keras.models.load_model(str(model_path))
+    return model, json.loads(card_path.read_text())
