@@ -125,3 +125,21 @@ def test_counts_table_totals():
     table = mf.counts_table(frame)
     assert table.iloc[0]["method"] == "real" and table.iloc[-1]["method"] == "all"
     assert table.iloc[-1]["total"] == len(frame)
+
+
+def test_same_seed_gives_the_same_manifest(tmp_path):
+    """Notebook 01's data path twice with one seed: identical manifests (and a new seed differs)."""
+    from deepfake_iot.data.synthetic import generate_synthetic_benchmark
+
+    def manifest_for(folder, seed):
+        crops = generate_synthetic_benchmark(
+            tmp_path / folder, seed=seed, n_identities=8, frames_per_video=2, frame_size=64, crop_size=32,
+            families=["face_swap", "gan_synthesis"], strength=1.0, jpeg_quality=(70, 95), workers=1, progress=False,
+        )
+        return mf.assign_splits(crops, [0.5, 0.25, 0.25], seed)
+
+    first, second = manifest_for("a", 7), manifest_for("b", 7)
+    assert first.equals(second)
+    assert (tmp_path / "a" / first.iloc[3]["path"]).read_bytes() == (tmp_path / "b" / second.iloc[3]["path"]).read_bytes()
+    other = manifest_for("c", 8)
+    assert (tmp_path / "c" / other.iloc[3]["path"]).read_bytes() != (tmp_path / "a" / first.iloc[3]["path"]).read_bytes()
