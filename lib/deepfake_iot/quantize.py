@@ -1,0 +1,297 @@
+"""TFLite export of a trained model in five variants, and the checks every exported file gets.
+
+Variants (``VARIANTS``), all made with ``tf.lite.TFLiteConverter.from_keras_model``:
+
+- ``float32``: no optimization, the reference file;
+- ``float16``: weights stored as float16 (``Optimize.DEFAULT`` + ``supported_types``);
+- ``dynamic_range``: int8 weights, float activations, no representative set;
+- ``int8_ptq``: full-integer post-training quantization, int8 input and output, calibrated on a
+  representative set of training crops;
+- ``int8_qat``: the same converter settings applied to a quantization-aware fine-tuned model
+  (the converter still asks for a representative set).
+
+A quantized binary classifier can collapse to one class; every file is therefore evaluated
+through the TFLite interpreter itself (``evaluate_tflite``) and compared with the float model
+(``collapse_check``). Each ``.tflite`` is written with a JSON sidecar that holds all the
+device needs: input size, dtype, scale and zero point, the class order and the threshold.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from importlib import metadata
+from pathlib import Path
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tf_keras as keras  # noqa: E402
+from sklearn import metrics as skm  # noqa: E402
+
+from deepfake_iot import tflite_io  # noqa: E402
+from deepfake_iot.paths import atomic_write_bytes, atomic_write_json  # noqa: E402
+
+VARIANTS = ("float32", "float16", "dynamic_range", "int8_ptq", "int8_qat")
+INT8_VARIANTS = ("int8_ptq", "int8_qat")
+CLASS_ORDER = ["real", "fake"]  # label 0, label 1; the model's single output is P(fake)
+
+
+def _as_generator_function(representative) -> Callable[[], Iterable]:
+    if callable(representative):
+        return representative
+    samples = list(representative)
+    return lambda: iter(samples)
+
+
+def convert(
+    model: keras.Model, variant: str, representative=None, per_channel: bool = True
+) -> bytes:
+    """The ``.tflite`` flatbuffer of ``model`` for one of ``VARIANTS``.
+
+    ``representative`` (required for the int8 variants) is a generator function yielding
+    ``[float32 array (1, S, S, 3)]`` samples, or an iterable of them. ``per_channel=False``
+    quantizes convolution weights with one scale per tensor instead of one per output channel,
+    through the converter's private ``_experimental_disable_per_channel`` flag (present in
+    TensorFlow 2.21; a ValueError says so if a later version drops it).
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant '{variant}': use one of {', '.join(VARIANTS)}")
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if variant != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if variant == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if variant in INT8_VARIANTS:
+        if representative is None:
+            raise ValueError(
+                f"variant '{variant}' needs a representative dataset (see representative_dataset)"
+            )
+        converter.representative_dataset = _as_generator_function(representative)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    if not per_channel:
+        if not hasattr(converter, "_experimental_disable_per_channel"):
+            raise ValueError(
+                "this TensorFlow's converter has no _experimental_disable_per_channel flag: "
+                "per-tensor quantization is unavailable, use per_channel=True"
+            )
+        converter._experimental_disable_per_channel = True
+    return converter.convert()
+
+
+def representative_dataset(
+    manifest: pd.DataFrame, data_dir: Path | str, image_size: int, n: int, seed: int
+) -> Callable[[], Iterable]:
+    """A generator function yielding ``n`` training crops as ``[float32 array (1, S, S, 3)]``.
+
+    Only the training split is used (calibrating on validation or test crops would leak them).
+    The sample is drawn with ``seed``, half real and half fake when both classes have enough
+    crops, the rest from the larger class. The crops are decoded once by the same pipeline as
+    training (``deepfake_iot.pipeline.make_dataset``, no augmentation); every call of the
+    returned function yields the same samples in the same order.
+    """
+    from deepfake_iot.pipeline import make_dataset
+
+    rows = manifest[manifest["split"] == "train"]
+    if rows.empty or n < 1:
+        raise ValueError(f"need n >= 1 and a non-empty training split; got n={n}, {len(rows)} rows")
+    n = min(n, len(rows))
+    by_label = {label: group for label, group in rows.groupby("label")}
+    quota = {label: min(len(group), n // len(by_label)) for label, group in by_label.items()}
+    spare = n - sum(quota.values())
+    for label, group in sorted(by_label.items(), key=lambda item: -len(item[1])):
+        extra = min(spare, len(group) - quota[label])
+        quota[label] += extra
+        spare -= extra
+    picked = pd.concat(
+        [group.sample(quota[label], random_state=seed) for label, group in by_label.items()]
+    ).sample(frac=1.0, random_state=seed)
+    dataset = make_dataset(
+        picked, data_dir, "train", image_size=image_size, batch_size=1, training=False, cache=False
+    )
+    samples = [np.asarray(images, dtype=np.float32) for images, _ in dataset.as_numpy_iterator()]
+
+    def generate():
+        for sample in samples:
+            yield [sample]
+
+    return generate
+
+
+class _KeepBest(keras.callbacks.Callback):
+    """Remembers the weights of the epoch with the highest ``monitor`` and restores them."""
+
+    def __init__(self, monitor: str = "val_auc"):
+        super().__init__()
+        self.monitor = monitor
+        self.best = -np.inf
+        self.best_epoch = -1
+        self.best_weights = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is not None and np.isfinite(value) and value > self.best:
+            self.best, self.best_epoch = float(value), epoch
+            self.best_weights = self.model.get_weights()
+
+    def on_train_end(self, logs=None):
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+def quantization_aware_finetune(
+    model: keras.Model,
+    train_ds: tf.data.Dataset,
+    val_ds: tf.data.Dataset,
+    epochs: int,
+    learning_rate: float,
+    seed: int,
+    verbose: int = 0,
+) -> keras.Model:
+    """Fine-tune a quantization-aware copy of ``model`` (tfmot's default 8-bit scheme).
+
+    The copy starts from ``model``'s weights; it is compiled with Adam, binary cross-entropy
+    and AUC, fitted for ``epochs``, and left with the weights of the epoch with the best
+    validation AUC (the last epoch when AUC is undefined). Its ``history`` holds the epochs.
+    """
+    import tensorflow_model_optimization as tfmot
+
+    from deepfake_iot.train import set_seeds
+
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    set_seeds(seed)
+    qat_model = tfmot.quantization.keras.quantize_model(model)
+    qat_model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.BinaryCrossentropy(),
+        metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")],
+    )
+    keep_best = _KeepBest("val_auc")
+    qat_model.fit(
+        train_ds, validation_data=val_ds, epochs=epochs, callbacks=[keep_best], verbose=verbose
+    )
+    return qat_model
+
+
+def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    if len(np.unique(labels)) < 2:
+        return float("nan")
+    return float(skm.roc_auc_score(labels, scores))
+
+
+def evaluate_tflite(
+    path_or_bytes,
+    images,
+    labels,
+    threshold: float,
+    float_scores=None,
+    num_threads: int = 1,
+) -> dict:
+    """Metrics of a ``.tflite`` file run through the TFLite interpreter, one image at a time.
+
+    A score at or above ``threshold`` is called fake. Returns ``auc`` (NaN with one class),
+    ``accuracy``, ``f1``, ``score_mean``, ``score_std``, ``n`` and the ``runtime`` used; with
+    ``float_scores`` (the float model's scores on the same images) also ``agreement``, the share
+    of identical decisions at ``threshold``, and ``mean_abs_diff`` of the scores.
+    """
+    interpreter, runtime = tflite_io.load_interpreter(path_or_bytes, num_threads=num_threads)
+    scores = tflite_io.predict(interpreter, images)
+    labels = np.asarray(labels).astype(int).reshape(-1)
+    decisions = (scores >= threshold).astype(int)
+    result = {
+        "n": int(len(labels)),
+        "auc": _auc(labels, scores),
+        "accuracy": float(skm.accuracy_score(labels, decisions)),
+        "f1": float(skm.f1_score(labels, decisions, zero_division=0)),
+        "score_mean": float(np.mean(scores)),
+        "score_std": float(np.std(scores)),
+        "threshold": float(threshold),
+        "runtime": runtime,
+    }
+    if float_scores is not None:
+        float_scores = np.asarray(float_scores, dtype=np.float32).reshape(-1)
+        result["agreement"] = float(np.mean(decisions == (float_scores >= threshold)))
+        result["mean_abs_diff"] = float(np.mean(np.abs(scores - float_scores)))
+    return result
+
+
+def collapse_check(
+    metrics: dict, float_auc: float, auc_tolerance: float, min_score_std: float
+) -> list[str]:
+    """Reasons to distrust a quantized file; an empty list means it passed.
+
+    Flags a score spread below ``min_score_std`` (the classifier answers nearly the same for
+    every image, the usual full-int8 failure) and an AUC more than ``auc_tolerance`` below the
+    float model's ``float_auc``.
+    """
+    reasons = []
+    std = float(metrics.get("score_std", 0.0))
+    if not std >= min_score_std:
+        reasons.append(f"score spread collapsed: std {std:.4g} < {min_score_std:.4g}")
+    auc = float(metrics.get("auc", float("nan")))
+    if np.isfinite(auc) and np.isfinite(float_auc):
+        drop = float_auc - auc
+        if drop > auc_tolerance:
+            reasons.append(f"AUC drop {drop:.4f} > tolerance {auc_tolerance:.4f}")
+    elif np.isfinite(float_auc):
+        reasons.append("AUC undefined for the quantized file")
+    return reasons
+
+
+def choose_threshold(labels, scores) -> float:
+    """The decision threshold maximizing Youden's J = TPR - FPR on **validation** scores.
+
+    Pick it on validation and apply it unchanged to test (choosing on test inflates results).
+    Among ties the highest threshold wins (``roc_curve`` lists thresholds in decreasing order);
+    sklearn's leading ``inf`` threshold is capped at 1.0. Needs both classes in ``labels``.
+    """
+    labels = np.asarray(labels).astype(int).reshape(-1)
+    if len(np.unique(labels)) < 2:
+        raise ValueError("choose_threshold needs both real and fake validation images")
+    fpr, tpr, thresholds = skm.roc_curve(labels, np.asarray(scores, dtype=np.float64).reshape(-1))
+    best = int(np.argmax(tpr - fpr))
+    return float(min(thresholds[best], 1.0))
+
+
+def tool_versions() -> dict[str, str]:
+    versions = {}
+    for package in ("tensorflow", "tf-keras", "tensorflow-model-optimization", "numpy"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def write_variant(tflite_bytes: bytes, out_path: Path | str, sidecar: dict) -> dict:
+    """Write ``out_path`` (.tflite) atomically and its sidecar ``<same stem>.json``; return it.
+
+    ``sidecar`` gives what only the caller knows, at least ``variant`` and ``threshold``
+    (chosen on validation), and usually ``source_model`` (the model card's path). Added here,
+    read from the file itself: input size, input/output dtype, scale and zero point, class
+    order, file name and size, and the tool versions.
+    """
+    missing = [key for key in ("variant", "threshold") if key not in sidecar]
+    if missing:
+        raise ValueError(f"the sidecar needs the key(s) {', '.join(missing)}")
+    out_path = Path(out_path)
+    interpreter, _ = tflite_io.load_interpreter(tflite_bytes)
+    record = dict(sidecar)
+    record.update(tflite_io.io_details(interpreter))
+    record.update(
+        {
+            "class_order": list(CLASS_ORDER),
+            "output": "P(fake); fake when >= threshold",
+            "file": out_path.name,
+            "file_size_bytes": len(tflite_bytes),
+            "tool_versions": tool_versions(),
+        }
+    )
+    atomic_write_bytes(out_path, tflite_bytes)
+    atomic_write_json(out_path.with_suffix(".json"), record)
+    return record
