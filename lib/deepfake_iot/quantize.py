@@ -34,6 +34,8 @@ from sklearn import metrics as skm  # noqa: E402
 from deepfake_iot import tflite_io  # noqa: E402
 from deepfake_iot.paths import atomic_write_bytes, atomic_write_json  # noqa: E402
 
+tf.get_logger().setLevel("ERROR")  # the converter logs every temporary SavedModel it writes
+
 VARIANTS = ("float32", "float16", "dynamic_range", "int8_ptq", "int8_qat")
 INT8_VARIANTS = ("int8_ptq", "int8_qat")
 CLASS_ORDER = ["real", "fake"]  # label 0, label 1; the model's single output is P(fake)
