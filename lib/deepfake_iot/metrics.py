@@ -1,0 +1,365 @@
+"""Detection metrics, decision thresholds, video aggregation, clustered bootstrap and calibration.
+
+Conventions used throughout (see the "Metrics conventions" of the project's reference notes):
+
+- Label 1 is *fake* (the positive class), label 0 is *real*; a score is P(fake) in [0, 1].
+- A crop is called fake when ``score >= threshold`` (the same rule as scikit-learn's curves).
+- EER is the false-positive rate at the ROC point where ``|fnr - fpr|`` is smallest.
+- **Thresholds and checkpoints are picked on the validation split, never on test.** Call
+  :func:`choose_thresholds` on validation scores, then pass each threshold unchanged to
+  :func:`frame_metrics` on test scores. Picking a threshold on test scores inflates accuracy
+  and F1 and is a known flaw of public benchmarks.
+- Confidence intervals resample whole videos (or whole groups), never single frames: crops of
+  one video are strongly correlated, and a frame bootstrap gives intervals that are far too narrow.
+
+No TensorFlow here: this module runs wherever numpy, pandas and scikit-learn do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+_EPS = 1e-7
+AGGREGATIONS = ("mean", "max", "vote")
+
+
+def _as_arrays(labels, scores) -> tuple[np.ndarray, np.ndarray]:
+    labels = np.asarray(labels).astype(int).ravel()
+    scores = np.asarray(scores, dtype=float).ravel()
+    if labels.shape != scores.shape:
+        raise ValueError(f"labels ({labels.size}) and scores ({scores.size}) differ in length")
+    if labels.size == 0:
+        raise ValueError("no samples: labels and scores are empty")
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError("labels must be 0 (real) or 1 (fake)")
+    if not np.isfinite(scores).all():
+        raise ValueError("scores contain NaN or infinite values")
+    return labels, scores
+
+
+def equal_error_rate(labels, scores) -> tuple[float, float]:
+    """``(eer, threshold)``: the fpr where ``|fnr - fpr|`` is smallest on the ROC curve."""
+    labels, scores = _as_arrays(labels, scores)
+    if np.unique(labels).size < 2:
+        return float("nan"), float("nan")
+    fpr, tpr, thresholds = skm.roc_curve(labels, scores)
+    index = int(np.argmin(np.abs((1.0 - tpr) - fpr)))
+    return float(fpr[index]), float(thresholds[index])
+
+
+def frame_metrics(labels, scores, threshold: float = 0.5) -> dict:
+    """Threshold-free and thresholded metrics of fake-vs-real scores.
+
+    Returns a flat dict: counts (``n``, ``n_real``, ``n_fake``), ``threshold``, ``accuracy``,
+    ``balanced_accuracy``, ``precision/recall/f1`` for ``_real``, ``_fake`` and ``_macro``,
+    ``roc_auc``, ``average_precision`` (PR-AUC), ``eer`` and ``eer_threshold``, the confusion
+    counts ``tn, fp, fn, tp``, and ``single_class`` (True when only one label is present: the
+    ranking metrics are then NaN and ``note`` says why).
+    """
+    labels, scores = _as_arrays(labels, scores)
+    predicted = (scores >= threshold).astype(int)
+    tn, fp, fn, tp = skm.confusion_matrix(labels, predicted, labels=[0, 1]).ravel()
+    precision, recall, f1, _ = skm.precision_recall_fscore_support(
+        labels, predicted, labels=[0, 1], zero_division=0
+    )
+    single_class = bool(np.unique(labels).size < 2)
+    result = {
+        "n": int(labels.size),
+        "n_real": int((labels == 0).sum()),
+        "n_fake": int((labels == 1).sum()),
+        "threshold": float(threshold),
+        "accuracy": float((predicted == labels).mean()),
+        "balanced_accuracy": float(np.mean([recall[c] for c in (0, 1) if (labels == c).any()])),
+        "precision_real": float(precision[0]),
+        "recall_real": float(recall[0]),
+        "f1_real": float(f1[0]),
+        "precision_fake": float(precision[1]),
+        "recall_fake": float(recall[1]),
+        "f1_fake": float(f1[1]),
+        "precision_macro": float(precision.mean()),
+        "recall_macro": float(recall.mean()),
+        "f1_macro": float(f1.mean()),
+        "tn": int(tn),
+        "fp": int(fp),
+        "fn": int(fn),
+        "tp": int(tp),
+        "single_class": single_class,
+        "note": "",
+    }
+    if single_class:
+        present = "fake" if labels[0] == 1 else "real"
+        result.update(roc_auc=np.nan, average_precision=np.nan, eer=np.nan, eer_threshold=np.nan)
+        result["note"] = f"only {present} samples: ROC-AUC, AP and EER are undefined (NaN)"
+    else:
+        eer, eer_threshold = equal_error_rate(labels, scores)
+        result.update(
+            roc_auc=float(skm.roc_auc_score(labels, scores)),
+            average_precision=float(skm.average_precision_score(labels, scores)),
+            eer=eer,
+            eer_threshold=eer_threshold,
+        )
+    return result
+
+
+def choose_thresholds(labels, scores) -> dict:
+    """Decision thresholds to carry from VALIDATION scores to the test set.
+
+    ``{"fixed_0.5": 0.5, "f1": t_f1, "youden": t_j}`` where ``t_f1`` maximises the F1 of the
+    fake class and ``t_j`` maximises Youden's J = tpr - fpr. Compute these on validation
+    scores only, then evaluate test scores with :func:`frame_metrics` at each threshold; never
+    choose them on test. With a single class present the data-driven thresholds fall back to 0.5.
+    """
+    labels, scores = _as_arrays(labels, scores)
+    chosen = {"fixed_0.5": 0.5, "f1": 0.5, "youden": 0.5}
+    if np.unique(labels).size < 2:
+        return chosen
+    precision, recall, pr_thresholds = skm.precision_recall_curve(labels, scores)
+    precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
+    denominator = np.where(precision + recall > 0, precision + recall, 1.0)
+    f1 = 2 * precision * recall / denominator
+    chosen["f1"] = float(pr_thresholds[int(np.argmax(f1))])
+    fpr, tpr, roc_thresholds = skm.roc_curve(labels, scores)
+    finite = np.isfinite(roc_thresholds)  # the first ROC threshold is +inf (nothing flagged)
+    youden = np.where(finite, tpr - fpr, -np.inf)
+    chosen["youden"] = float(roc_thresholds[int(np.argmax(youden))])
+    return chosen
+
+
+def _with_scores(frame_df: pd.DataFrame, scores) -> pd.DataFrame:
+    scores = np.asarray(scores, dtype=float).ravel()
+    if len(frame_df) != scores.size:
+        raise ValueError(f"frame_df has {len(frame_df)} rows but there are {scores.size} scores")
+    table = frame_df.reset_index(drop=True).copy()
+    table["score"] = scores
+    return table
+
+
+def video_scores(
+    frame_df: pd.DataFrame, scores, how: str = "mean", threshold: float = 0.5
+) -> pd.DataFrame:
+    """One row per video: ``video_id, label, method, score, n_frames``.
+
+    ``how`` aggregates the frame probabilities of a video: ``"mean"`` (the field's default),
+    ``"max"``, or ``"vote"`` (the fraction of frames with ``score >= threshold``; thresholding
+    it at 0.5 is a majority vote). Every frame of a video must carry the same label.
+    """
+    if how not in AGGREGATIONS:
+        raise ValueError(f"unknown aggregation {how!r}; choose one of {', '.join(AGGREGATIONS)}")
+    table = _with_scores(frame_df, scores)
+    if "method" not in table:
+        table["method"] = ""
+    mixed = table.groupby("video_id")["label"].nunique()
+    if (mixed > 1).any():
+        raise ValueError(
+            f"videos with both labels: {', '.join(map(str, mixed[mixed > 1].index[:5]))}"
+        )
+    if how == "vote":
+        table["score"] = (table["score"] >= threshold).astype(float)
+    grouped = table.groupby("video_id", sort=True)
+    return pd.DataFrame(
+        {
+            "label": grouped["label"].first().astype(int),
+            "method": grouped["method"].first(),
+            "score": grouped["score"].max() if how == "max" else grouped["score"].mean(),
+            "n_frames": grouped.size(),
+        }
+    ).reset_index()
+
+
+def _weighted_auc(order_labels, inverse, n_unique, weights) -> float:
+    """ROC-AUC of weighted samples; ties count one half. Samples are pre-grouped by score."""
+    positive = np.bincount(inverse, weights=weights * order_labels, minlength=n_unique)
+    negative = np.bincount(inverse, weights=weights * (1 - order_labels), minlength=n_unique)
+    total_positive, total_negative = positive.sum(), negative.sum()
+    if total_positive == 0 or total_negative == 0:
+        return np.nan
+    below = np.cumsum(negative) - negative  # negative weight strictly below each unique score
+    return float(np.sum(positive * (below + 0.5 * negative)) / (total_positive * total_negative))
+
+
+def _resolve_metric(metric_fn) -> tuple[Callable | None, bool]:
+    """The callable to use and whether the fast weighted-AUC path applies."""
+    if isinstance(metric_fn, str):
+        named = {
+            "roc_auc": None,
+            "average_precision": skm.average_precision_score,
+            "accuracy": lambda y, s: float(((s >= 0.5) == y).mean()),
+        }
+        if metric_fn not in named:
+            raise ValueError(f"unknown metric {metric_fn!r}; choose one of {', '.join(named)}")
+        return named[metric_fn], metric_fn == "roc_auc"
+    return metric_fn, metric_fn is skm.roc_auc_score
+
+
+def bootstrap_ci(
+    frame_df: pd.DataFrame,
+    scores,
+    metric_fn: Callable | str = "roc_auc",
+    n: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    unit: str = "video_id",
+    stratify: bool = True,
+) -> tuple[float, float, float]:
+    """``(point, low, high)``: a percentile bootstrap interval that resamples whole ``unit``s.
+
+    Each resample draws units (videos by default, or e.g. ``"group"`` for identities) with
+    replacement and keeps every frame of each drawn unit, as often as it was drawn; frames are
+    never resampled on their own. ``metric_fn(labels, scores) -> float`` is any metric, or one of
+    ``"roc_auc"`` (a fast weighted-rank path, also used for ``sklearn.metrics.roc_auc_score``),
+    ``"average_precision"``, ``"accuracy"``. With ``stratify`` (and every unit holding a
+    single label), real and fake units are drawn separately so each resample keeps the class
+    balance. Resamples where the metric is undefined are dropped.
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if unit not in frame_df:
+        raise ValueError(f"frame_df has no column {unit!r} to resample by")
+    table = _with_scores(frame_df, scores)
+    labels, values = _as_arrays(table["label"], table["score"])
+    function, fast_auc = _resolve_metric(metric_fn)
+    point = (
+        float(skm.roc_auc_score(labels, values)) if fast_auc else float(function(labels, values))
+    )
+    cluster, units = pd.factorize(table[unit], sort=True)
+    n_units = len(units)
+    rng = np.random.default_rng(seed)
+
+    unit_labels = table.groupby(cluster)["label"].agg(["min", "max"])
+    if stratify and (unit_labels["min"] == unit_labels["max"]).all():
+        strata = [np.flatnonzero(unit_labels["min"].to_numpy() == c) for c in (0, 1)]
+        strata = [members for members in strata if members.size]
+    else:
+        strata = [np.arange(n_units)]
+    draws = np.concatenate(
+        [members[rng.integers(0, members.size, size=(n, members.size))] for members in strata],
+        axis=1,
+    )
+    offsets = np.arange(n)[:, None] * n_units
+    counts = np.bincount((draws + offsets).ravel(), minlength=n * n_units).reshape(n, n_units)
+    frame_counts = counts[:, cluster]  # (n, frames): how often each frame enters a resample
+
+    estimates = np.empty(n)
+    if fast_auc:
+        unique_scores, inverse = np.unique(values, return_inverse=True)
+        for row in range(n):
+            estimates[row] = _weighted_auc(labels, inverse, unique_scores.size, frame_counts[row])
+    else:
+        frame_index = np.arange(labels.size)
+        for row in range(n):
+            chosen = np.repeat(frame_index, frame_counts[row])
+            try:
+                estimates[row] = function(labels[chosen], values[chosen])
+            except ValueError:
+                estimates[row] = np.nan
+    estimates = estimates[np.isfinite(estimates)]
+    if estimates.size == 0:
+        return point, float("nan"), float("nan")
+    low, high = np.quantile(estimates, [alpha / 2, 1 - alpha / 2])
+    return point, float(low), float(high)
+
+
+def reliability_table(labels, scores, bins: int = 15) -> pd.DataFrame:
+    """Equal-width bins of P(fake): ``bin_low, bin_high, mean_score, frac_fake, count``.
+
+    Empty bins are kept with ``count`` 0 and NaN means, so tables of different models align.
+    """
+    labels, scores = _as_arrays(labels, scores)
+    if bins < 1:
+        raise ValueError(f"bins must be >= 1, got {bins}")
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    index = np.clip(np.digitize(scores, edges[1:-1], right=False), 0, bins - 1)
+    count = np.bincount(index, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_score = np.bincount(index, weights=scores, minlength=bins) / count
+        frac_fake = np.bincount(index, weights=labels, minlength=bins) / count
+    return pd.DataFrame(
+        {
+            "bin_low": edges[:-1],
+            "bin_high": edges[1:],
+            "mean_score": mean_score,
+            "frac_fake": frac_fake,
+            "count": count.astype(int),
+        }
+    )
+
+
+def expected_calibration_error(labels, scores, bins: int = 15) -> float:
+    """ECE of P(fake): the count-weighted mean gap between mean score and fraction of fakes.
+
+    This is the calibration of the fake-class probability over equal-width bins (the quantity a
+    reliability diagram of P(fake) shows), not the top-label confidence variant.
+    """
+    table = reliability_table(labels, scores, bins)
+    filled = table[table["count"] > 0]
+    gaps = np.abs(filled["mean_score"] - filled["frac_fake"])
+    return float(np.sum(gaps * filled["count"]) / filled["count"].sum())
+
+
+def _logit(scores) -> np.ndarray:
+    scores = np.clip(np.asarray(scores, dtype=float), _EPS, 1 - _EPS)
+    return np.log(scores) - np.log1p(-scores)
+
+
+def apply_temperature(scores, temperature: float) -> np.ndarray:
+    """Rescale probabilities: ``sigmoid(logit(scores) / temperature)``."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    return 1.0 / (1.0 + np.exp(-_logit(scores) / temperature))
+
+
+def fit_temperature(labels, scores_val) -> float:
+    """Temperature minimising the validation negative log-likelihood (temperature scaling).
+
+    Fit on validation scores, apply with :func:`apply_temperature` to test scores. T > 1
+    softens an overconfident model, T < 1 sharpens an underconfident one; the ranking (AUC)
+    never changes. Searched over log T in [-5, 5].
+    """
+    from scipy.optimize import minimize_scalar
+
+    labels, scores_val = _as_arrays(labels, scores_val)
+    logits = _logit(scores_val)
+
+    def nll(log_temperature: float) -> float:
+        z = logits / np.exp(log_temperature)
+        # -[y log s(z) + (1-y) log(1-s(z))] = softplus(z) - y z, computed stably
+        return float(np.mean(np.logaddexp(0.0, z) - labels * z))
+
+    result = minimize_scalar(nll, bounds=(-5.0, 5.0), method="bounded")
+    return float(np.exp(result.x))
+
+
+def per_method_auc(frame_df: pd.DataFrame, scores) -> pd.DataFrame:
+    """ROC-AUC of each fake method against the real crops of the same split.
+
+    Returns ``split, method, n_fake, n_real, roc_auc`` (one row per split and fake method;
+    without a ``split`` column all rows count as one split, ``"all"``). AUC is NaN where a
+    split has no real crops.
+    """
+    table = _with_scores(frame_df, scores)
+    if "split" not in table:
+        table["split"] = "all"
+    if "method" not in table:
+        raise ValueError("frame_df needs a 'method' column for per-method AUC")
+    rows = []
+    for split, part in table.groupby("split", sort=True):
+        real = part[part["label"] == 0]
+        for method, fake in part[part["label"] == 1].groupby("method", sort=True):
+            auc = np.nan
+            if len(real):
+                y = np.r_[np.zeros(len(real)), np.ones(len(fake))]
+                auc = float(skm.roc_auc_score(y, np.r_[real["score"], fake["score"]]))
+            rows.append(
+                {
+                    "split": split,
+                    "method": method,
+                    "n_fake": len(fake),
+                    "n_real": len(real),
+                    "roc_auc": auc,
+                }
+            )
+    return pd.DataFrame(rows, columns=["split", "method", "n_fake", "n_real", "roc_auc"])

@@ -1,0 +1,168 @@
+"""Evaluation figures: ROC/PR curves, confusion matrix, reliability, robustness, latency vs AUC.
+
+Every function returns a matplotlib ``Figure`` and leaves saving to
+``deepfake_iot.figures.save_figure``. Names such as ``light_cnn`` or ``int8_ptq`` are shown
+with spaces instead of underscores. No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from sklearn import metrics as skm
+
+
+def pretty(name) -> str:
+    """A label for display: underscores become spaces."""
+    return str(name).replace("_", " ")
+
+
+def roc_pr_figure(curves: dict, figsize=(10, 4.2)):
+    """ROC (left) and precision-recall (right) curves, one line per ``name -> (labels, scores)``."""
+    if not curves:
+        raise ValueError("curves is empty: pass at least one name -> (labels, scores)")
+    fig, (roc_ax, pr_ax) = plt.subplots(1, 2, figsize=figsize)
+    for name, (labels, scores) in curves.items():
+        labels, scores = np.asarray(labels).astype(int), np.asarray(scores, dtype=float)
+        if np.unique(labels).size < 2:
+            continue  # curves are undefined with a single class
+        fpr, tpr, _ = skm.roc_curve(labels, scores)
+        auc = skm.roc_auc_score(labels, scores)
+        roc_ax.plot(fpr, tpr, label=f"{pretty(name)} (AUC {auc:.3f})")
+        precision, recall, _ = skm.precision_recall_curve(labels, scores)
+        ap = skm.average_precision_score(labels, scores)
+        pr_ax.step(recall, precision, where="post", label=f"{pretty(name)} (AP {ap:.3f})")
+    roc_ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="chance")
+    roc_ax.set(xlabel="False positive rate", ylabel="True positive rate", title="ROC")
+    pr_ax.set(xlabel="Recall (fake)", ylabel="Precision (fake)", title="Precision-recall")
+    for ax in (roc_ax, pr_ax):
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right" if ax is roc_ax else "lower left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_figure(cm, labels=("real", "fake"), title: str = "", figsize=(3.8, 3.4)):
+    """Confusion matrix heat map: counts with row percentages. ``cm`` is 2x2 (rows true) or a
+    dict with ``tn, fp, fn, tp`` (as :func:`deepfake_iot.metrics.frame_metrics` returns)."""
+    if isinstance(cm, dict):
+        cm = [[cm["tn"], cm["fp"]], [cm["fn"], cm["tp"]]]
+    cm = np.asarray(cm, dtype=float)
+    if cm.shape != (len(labels), len(labels)):
+        raise ValueError(f"confusion matrix of shape {cm.shape} does not fit labels {labels}")
+    rows = cm.sum(axis=1, keepdims=True)
+    share = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    text = np.array(
+        [
+            [f"{int(c)}\n{100 * s:.1f}%" for c, s in zip(cr, sr, strict=True)]
+            for cr, sr in zip(cm, share, strict=True)
+        ]
+    )
+    fig, ax = plt.subplots(figsize=figsize)
+    names = [pretty(label) for label in labels]
+    sns.heatmap(
+        share,
+        annot=text,
+        fmt="",
+        cmap="Blues",
+        vmin=0,
+        vmax=1,
+        cbar=False,
+        ax=ax,
+        xticklabels=names,
+        yticklabels=names,
+        square=True,
+    )
+    ax.set(xlabel="Predicted", ylabel="True", title=pretty(title))
+    fig.tight_layout()
+    return fig
+
+
+def reliability_figure(tables: dict, figsize=(4.6, 4.2)):
+    """Reliability diagram: fraction of fakes against mean P(fake) per bin, one line per
+    ``name -> reliability_table``; the diagonal is perfect calibration."""
+    if not tables:
+        raise ValueError("tables is empty: pass at least one name -> reliability_table")
+    fig, ax = plt.subplots(figsize=figsize)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="perfect calibration")
+    for name, table in tables.items():
+        filled = table[table["count"] > 0]
+        ax.plot(
+            filled["mean_score"], filled["frac_fake"], marker="o", markersize=4, label=pretty(name)
+        )
+    ax.set(
+        xlabel="Mean predicted P(fake)",
+        ylabel="Fraction of fakes",
+        xlim=(0, 1),
+        ylim=(0, 1),
+        title="Reliability",
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def _require(df: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
+    missing = [column for column in columns if column not in df]
+    if missing:
+        raise ValueError(f"{what} needs columns {', '.join(columns)}; missing {', '.join(missing)}")
+
+
+def _series_names(df: pd.DataFrame) -> pd.Series:
+    return df["model"].map(pretty) + " / " + df["variant"].map(pretty)
+
+
+def robustness_figure(df: pd.DataFrame, ncols: int = 3, panel_size=(3.4, 2.8)):
+    """AUC against degradation level, one small panel per degradation and one line per
+    model/variant. ``df`` has columns ``model, variant, degradation, level, auc``."""
+    _require(df, ("model", "variant", "degradation", "level", "auc"), "robustness_figure")
+    if df.empty:
+        raise ValueError("robustness_figure got an empty table")
+    df = df.assign(series=_series_names(df))
+    degradations = list(dict.fromkeys(df["degradation"]))
+    ncols = max(1, min(ncols, len(degradations)))
+    nrows = int(np.ceil(len(degradations) / ncols))
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(panel_size[0] * ncols, panel_size[1] * nrows),
+        squeeze=False,
+        sharey=True,
+    )
+    for ax, degradation in zip(axes.flat, degradations, strict=False):
+        part = df[df["degradation"] == degradation]
+        for series, line in part.groupby("series", sort=False):
+            line = line.sort_values("level")
+            ax.plot(line["level"], line["auc"], marker="o", markersize=3, label=series)
+        ax.set_title(pretty(degradation))
+        ax.set_xlabel("Level")
+        ax.grid(alpha=0.3)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("ROC-AUC")
+    for ax in list(axes.flat)[len(degradations) :]:
+        ax.set_visible(False)
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=min(4, len(names)), fontsize=8)
+    fig.tight_layout(rect=(0, 0.06 + 0.03 * ((len(names) - 1) // 4), 1, 1))
+    return fig
+
+
+def latency_vs_auc_figure(df: pd.DataFrame, figsize=(5.2, 4.0), log_latency: bool = True):
+    """ROC-AUC against latency per image: one marker per model/variant, colour by model and
+    shape by variant. ``df`` has columns ``model, variant, latency_ms, auc``."""
+    _require(df, ("model", "variant", "latency_ms", "auc"), "latency_vs_auc_figure")
+    fig, ax = plt.subplots(figsize=figsize)
+    shown = df.assign(Model=df["model"].map(pretty), Variant=df["variant"].map(pretty))
+    sns.scatterplot(data=shown, x="latency_ms", y="auc", hue="Model", style="Variant", s=60, ax=ax)
+    if log_latency and (shown["latency_ms"] > 0).all():
+        ax.set_xscale("log")
+    ax.set(xlabel="Latency per image (ms)", ylabel="ROC-AUC", title="Accuracy against speed")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
