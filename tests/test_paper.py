@@ -18,3 +18,8 @@ def test_checker_catches_a_typed_number():
     assert [n for n, _ in checker.offending(text)] == [2]
     text = "\\section{Experiments}\nAt 96 pixels.\n\\section{Method}\nAt 96 pixels.\n"
     assert [n for n, _ in checker.offending(text)] == [2]
+
+
+def test_names_with_digits_are_not_numbers():
+    text = "\\section{Results}\nThe int8 MobileNetV2 has an F1 of \\Fone{}.\nAn F1 of 0.9.\n"
+    assert [n for n, _ in checker.offending(text)] == [3]
