@@ -119,3 +119,20 @@ def test_model_summary_fields():
     assert summary["float32_bytes"] == 4 * summary["params_total"]
     assert summary["int8_bytes_estimate"] == summary["params_total"]
     assert summary["macs"] > 0
+
+
+def test_bn_momentum_reaches_nested_layers():
+    from deepfake_iot.models import build_model
+
+    model = build_model("mobilenet_v2_035", 32, bn_momentum=0.9)
+    momenta = []
+
+    def walk(m):
+        for layer in m.layers:
+            if layer.__class__.__name__ == "BatchNormalization":
+                momenta.append(layer.momentum)
+            elif hasattr(layer, "layers"):
+                walk(layer)
+
+    walk(model)
+    assert momenta and set(momenta) == {0.9}
