@@ -5,27 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from deepfake_iot import metrics, tflite_io
-
-
-def load_images(paths, data_dir: Path, image_size: int, progress: bool = False) -> np.ndarray:
-    """RGB float32 images in [0, 1], shape (N, S, S, 3), the input contract of every model."""
-    images = np.empty((len(paths), image_size, image_size, 3), dtype=np.float32)
-    for index, path in enumerate(tqdm(paths, desc="reading crops", disable=not progress)):
-        image = cv2.imread(str(Path(data_dir) / path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise FileNotFoundError(
-                f"crop {Path(data_dir) / path} is missing or unreadable: rerun notebook 01"
-            )
-        if image.shape[:2] != (image_size, image_size):
-            image = cv2.resize(image, (image_size, image_size), interpolation=cv2.INTER_AREA)
-        images[index] = cv2.cvtColor(image, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
-    return images
 
 
 def tflite_scores(path: Path, images: np.ndarray, threads: int = 1) -> np.ndarray:

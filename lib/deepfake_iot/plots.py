@@ -10,8 +10,6 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
-from sklearn import metrics as skm
 
 
 def pretty(name) -> str:
@@ -21,6 +19,8 @@ def pretty(name) -> str:
 
 def roc_pr_figure(curves: dict, figsize=(10, 4.2)):
     """ROC (left) and precision-recall (right) curves, one line per ``name -> (labels, scores)``."""
+    from sklearn import metrics as skm  # imported here: the device side draws without scikit-learn
+
     if not curves:
         raise ValueError("curves is empty: pass at least one name -> (labels, scores)")
     fig, (roc_ax, pr_ax) = plt.subplots(1, 2, figsize=figsize)
@@ -49,6 +49,8 @@ def roc_pr_figure(curves: dict, figsize=(10, 4.2)):
 def confusion_figure(cm, labels=("real", "fake"), title: str = "", figsize=(3.8, 3.4)):
     """Confusion matrix heat map: counts with row percentages. ``cm`` is 2x2 (rows true) or a
     dict with ``tn, fp, fn, tp`` (as :func:`deepfake_iot.metrics.frame_metrics` returns)."""
+    import seaborn as sns  # imported here: keeps importing this module light
+
     if isinstance(cm, dict):
         cm = [[cm["tn"], cm["fp"]], [cm["fn"], cm["tp"]]]
     cm = np.asarray(cm, dtype=float)
@@ -155,6 +157,8 @@ def robustness_figure(df: pd.DataFrame, ncols: int = 3, panel_size=(3.4, 2.8)):
 def latency_vs_auc_figure(df: pd.DataFrame, figsize=(5.2, 4.0), log_latency: bool = True):
     """ROC-AUC against latency per image: one marker per model/variant, colour by model and
     shape by variant. ``df`` has columns ``model, variant, latency_ms, auc``."""
+    import seaborn as sns  # imported here: keeps importing this module light
+
     _require(df, ("model", "variant", "latency_ms", "auc"), "latency_vs_auc_figure")
     fig, ax = plt.subplots(figsize=figsize)
     shown = df.assign(Model=df["model"].map(pretty), Variant=df["variant"].map(pretty))

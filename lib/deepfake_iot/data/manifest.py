@@ -195,3 +195,24 @@ def dataset_summary(frame: pd.DataFrame, dataset: str, split_rule: str) -> dict:
         "methods": int(fake["method"].nunique()),
         "split": split_rule,
     }
+
+
+def load_crops(paths, data_dir: Path, image_size: int, progress: bool = False) -> np.ndarray:
+    """RGB float32 images in [0, 1], shape (N, S, S, 3), the input contract of every model.
+
+    Read with OpenCV (no TensorFlow), so notebooks 05 and 06 can load crops on a device.
+    """
+    import cv2
+    from tqdm.auto import tqdm
+
+    images = np.empty((len(paths), image_size, image_size, 3), dtype=np.float32)
+    for index, path in enumerate(tqdm(paths, desc="reading crops", disable=not progress)):
+        image = cv2.imread(str(Path(data_dir) / path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise FileNotFoundError(
+                f"crop {Path(data_dir) / path} is missing or unreadable: rerun notebook 01"
+            )
+        if image.shape[:2] != (image_size, image_size):
+            image = cv2.resize(image, (image_size, image_size), interpolation=cv2.INTER_AREA)
+        images[index] = cv2.cvtColor(image, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+    return images

@@ -1,0 +1,113 @@
+"""Device side: the benchmark, and proof that notebook 06 needs no TensorFlow."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from deepfake_iot import bench
+
+from .conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    """A float32 and a full-int8 .tflite of a tiny model (TensorFlow only builds them)."""
+    import os
+
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    import tf_keras as keras
+
+    from deepfake_iot import quantize
+
+    folder = tmp_path_factory.mktemp("tflite")
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
+    samples = [
+        [np.random.default_rng(i).random((1, 16, 16, 3), dtype=np.float32)] for i in range(8)
+    ]
+    paths = {}
+    for variant in ("float32", "int8_ptq"):
+        content = quantize.convert(model, variant, samples if variant == "int8_ptq" else None)
+        quantize.write_variant(
+            content, folder / "tiny" / f"{variant}.tflite", {"variant": variant, "threshold": 0.5}
+        )
+        paths[variant] = folder / "tiny" / f"{variant}.tflite"
+    return paths
+
+
+def test_device_modules_and_notebook_06_import_without_tensorflow():
+    source = json.loads((ROOT / "notebooks" / "06_device_benchmark.ipynb").read_text())["cells"]
+    imports = [
+        line
+        for cell in source
+        if cell["cell_type"] == "code"
+        for line in "".join(cell["source"]).splitlines()
+        if line.startswith(("import ", "from ")) and "google.colab" not in line
+    ]
+    code = "\n".join(
+        imports
+        + ["import sys", "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'"]
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT / "notebooks"
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_benchmark_statistics_are_ordered(tiny_models):
+    for path in tiny_models.values():
+        result = bench.benchmark_model(path, threads=1, warmup=2, runs=20)
+        assert result["runs"] == 20
+        assert (
+            result["min_ms"]
+            <= result["median_ms"]
+            <= result["p90_ms"]
+            <= result["p99_ms"]
+            <= result["max_ms"]
+        )
+        assert result["size_bytes"] == path.stat().st_size and result["peak_rss_mb"] > 0
+    assert (
+        bench.benchmark_model(tiny_models["int8_ptq"], runs=1, min_seconds=0.2, warmup=0)["runs"]
+        > 1
+    )
+
+
+def test_end_to_end_times_every_stage(tiny_models):
+    frames = [np.full((64, 80, 3), 128, np.uint8)]
+    import cv2
+
+    encoded = cv2.imencode(".jpg", frames[0])[1].tobytes()
+    result = bench.end_to_end_benchmark(
+        tiny_models["int8_ptq"], [frames[0], encoded], detector="haar", runs=4
+    )
+    for stage in ("decode", "detect", "crop", "invoke"):
+        assert result[f"{stage}_median_ms"] >= 0
+    assert result["frames"] == 4 and result["faces_found"] == 0
+    with pytest.raises(ValueError, match="detector"):
+        bench.end_to_end_benchmark(tiny_models["int8_ptq"], frames, detector="yolo")
+
+
+def test_results_round_trip(tmp_path):
+    info = {**bench.device_info(), "board": "Raspberry Pi 4 Model B Rev 1.4"}
+    assert bench.device_slug(info) == "raspberry-pi-4-model-b-rev-1-4"
+    json_path, csv_path = bench.save_results(
+        [{"model": "m", "variant": "v", "median_ms": 1.0}], info, tmp_path
+    )
+    assert json_path.parent.name == "raspberry-pi-4-model-b-rev-1-4" and csv_path.is_file()
+    table = bench.load_device_results(tmp_path)
+    assert (
+        list(table["device"]) == ["raspberry-pi-4-model-b-rev-1-4"]
+        and table["median_ms"].iloc[0] == 1.0
+    )
+    assert bench.load_device_results(tmp_path / "none").empty
+
+
+def test_device_info_has_the_keys():
+    info = bench.device_info()
+    for key in ("board", "cpu", "cores", "governor", "os", "python", "machine"):
+        assert key in info
