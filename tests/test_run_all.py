@@ -161,3 +161,67 @@ def test_data_setup_on_a_generic_folder_with_junk(tmp_path):
     assert manifest.groupby("group")["split"].nunique().max() == 1
     skipped = pd.read_csv(out / "data" / "skipped.csv")
     assert len(skipped) == 1 and "broken.jpg" in skipped.iloc[0]["source_path"]
+
+
+def device_venv():
+    """A virtualenv with only requirements-device.txt (no TensorFlow), cached by its hash."""
+    import hashlib
+    import os
+    from pathlib import Path
+
+    requirements = (ROOT / "requirements-device.txt").read_bytes()
+    digest = hashlib.sha256(requirements + (ROOT / "pyproject.toml").read_bytes()).hexdigest()[:12]
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "deepfake-iot"
+    venv = cache / f"device-venv-{digest}"
+    python = venv / "bin" / "python"
+    if not (venv / ".complete").is_file():
+        subprocess.run(["python3", "-m", "venv", "--clear", str(venv)], check=True)
+        for args in (["-r", str(ROOT / "requirements-device.txt")], ["--no-deps", "-e", str(ROOT)]):
+            result = subprocess.run(
+                [str(python), "-m", "pip", "install", "-q", *args], capture_output=True, text=True
+            )
+            assert result.returncode == 0, (
+                f"device environment did not install: {result.stderr[-2000:]}"
+            )
+        (venv / ".complete").write_text("ok")
+    return venv
+
+
+@pytest.mark.slow
+def test_device_notebook_runs_without_tensorflow(smoke_run):
+    """Notebook 06 in an environment holding only the device runtime (tflite-runtime, numpy 1.x)."""
+    import os
+
+    out, _ = smoke_run
+    venv = device_venv()
+    probe = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import tensorflow"], capture_output=True
+    )
+    assert probe.returncode != 0, "the device environment must not hold TensorFlow"
+    env = {
+        **os.environ,
+        "DFIOT_USE_CURRENT_ENV": "1",
+        "PATH": f"{venv / 'bin'}:{os.environ['PATH']}",
+    }
+    result = subprocess.run(
+        [
+            str(ROOT / "run_all.sh"),
+            "--profile",
+            "smoke",
+            "--out",
+            str(out),
+            "--only",
+            "06",
+            "--skip-paper",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    runs = sorted((out / "results" / "bench").glob("*/*.json"))
+    rows = __import__("json").loads(runs[-1].read_text())["rows"]
+    runtimes = {row.get("runtime") for row in rows if row.get("runtime")}
+    assert runtimes == {"tflite_runtime"}, runtimes
