@@ -111,3 +111,57 @@ def test_device_info_has_the_keys():
     info = bench.device_info()
     for key in ("board", "cpu", "cores", "governor", "os", "python", "machine"):
         assert key in info
+
+
+def run_demo(*args):
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "demo.py"), *map(str, args), "--no-window"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_demo_on_an_image_and_a_video(tiny_models, tmp_path):
+    import cv2
+
+    image = np.full((120, 160, 3), 90, np.uint8)
+    cv2.circle(image, (80, 60), 30, (180, 190, 220), -1)
+    cv2.imwrite(str(tmp_path / "frame.png"), image)
+    result = run_demo(
+        "--model",
+        tiny_models["int8_ptq"],
+        "--image",
+        tmp_path / "frame.png",
+        "--out",
+        tmp_path / "out.png",
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        "1 frame(s)" in result.stdout and cv2.imread(str(tmp_path / "out.png")).shape == image.shape
+    )
+    writer = cv2.VideoWriter(
+        str(tmp_path / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (160, 120)
+    )
+    for _ in range(4):
+        writer.write(image)
+    writer.release()
+    result = run_demo(
+        "--model",
+        tiny_models["int8_ptq"],
+        "--video",
+        tmp_path / "clip.mp4",
+        "--out",
+        tmp_path / "out.mp4",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "4 frame(s)" in result.stdout and (tmp_path / "out.mp4").stat().st_size > 0
+
+
+def test_demo_names_missing_files(tiny_models, tmp_path):
+    lonely = tmp_path / "model.tflite"
+    lonely.write_bytes(tiny_models["float32"].read_bytes())
+    result = run_demo("--model", lonely, "--image", tmp_path / "none.png")
+    assert result.returncode == 2 and "sidecar" in result.stderr
+    result = run_demo("--model", tiny_models["float32"], "--video", tmp_path / "none.mp4")
+    assert result.returncode == 2 and "none.mp4" in result.stderr

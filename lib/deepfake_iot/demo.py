@@ -1,0 +1,142 @@
+"""Live or offline demo on a device: find the largest face in each frame, classify it with a
+``.tflite`` file and its sidecar, draw the verdict. Device side: no TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from deepfake_iot import tflite_io
+
+
+@dataclass
+class Detector:
+    """A ``.tflite`` model with what its sidecar says: input size, threshold, class order."""
+
+    model_path: Path
+    threads: int = 1
+    enlarge: float = 1.3
+    interpreter: object = field(init=False, repr=False)
+    sidecar: dict = field(init=False)
+
+    def __post_init__(self):
+        self.model_path = Path(self.model_path)
+        sidecar_path = self.model_path.with_suffix(".json")
+        if not self.model_path.is_file():
+            raise FileNotFoundError(f"model {self.model_path} not found")
+        if not sidecar_path.is_file():
+            raise FileNotFoundError(
+                f"sidecar {sidecar_path} not found: notebook 04 writes one beside each .tflite"
+            )
+        self.sidecar = json.loads(sidecar_path.read_text())
+        self.interpreter, self.runtime = tflite_io.load_interpreter(
+            self.model_path, num_threads=self.threads
+        )
+        self.size = int(self.interpreter.get_input_details()[0]["shape"][1])
+        self.threshold = float(self.sidecar.get("threshold", 0.5))
+        self.faces = cv2.CascadeClassifier(
+            cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+        )
+
+    def largest_face(self, frame_bgr) -> tuple[int, int, int, int] | None:
+        gray = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
+        faces = self.faces.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(32, 32))
+        return tuple(int(v) for v in max(faces, key=lambda b: b[2] * b[3])) if len(faces) else None
+
+    def classify(self, frame_bgr, box) -> float:
+        """P(fake) of the square crop around ``box`` enlarged like the training crops."""
+        x, y, w, h = box
+        side = int(max(w, h) * self.enlarge)
+        cx, cy = x + w // 2, y + h // 2
+        padded = cv2.copyMakeBorder(frame_bgr, side, side, side, side, cv2.BORDER_REPLICATE)
+        crop = padded[
+            cy - side // 2 + side : cy + side // 2 + side,
+            cx - side // 2 + side : cx + side // 2 + side,
+        ]
+        crop = cv2.resize(crop, (self.size, self.size), interpolation=cv2.INTER_AREA)
+        rgb = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32)[None] / 255.0
+        return float(tflite_io.predict(self.interpreter, rgb)[0])
+
+    def annotate(self, frame_bgr) -> tuple[np.ndarray, dict]:
+        """The frame with the face box and verdict drawn, and what was found."""
+        started = time.perf_counter()
+        box = self.largest_face(frame_bgr)
+        result = {"face": box is not None, "p_fake": None}
+        out = frame_bgr.copy()
+        if box is not None:
+            p_fake = self.classify(frame_bgr, box)
+            fake = p_fake >= self.threshold
+            color = (0, 0, 255) if fake else (0, 200, 0)
+            x, y, w, h = box
+            cv2.rectangle(out, (x, y), (x + w, y + h), color, 2)
+            label = f"{'FAKE' if fake else 'REAL'} {p_fake:.2f}"
+            cv2.putText(
+                out,
+                label,
+                (x, max(15, y - 6)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.5,
+                color,
+                1,
+                cv2.LINE_AA,
+            )
+            result.update(p_fake=p_fake, fake=fake)
+        result["ms"] = (time.perf_counter() - started) * 1000
+        cv2.putText(
+            out,
+            f"{result['ms']:.1f} ms",
+            (5, out.shape[0] - 6),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.4,
+            (255, 255, 255),
+            1,
+        )
+        return out, result
+
+
+def run_on_video(
+    detector: Detector, source, out_path: Path | None, show: bool, max_frames: int = 0
+) -> dict:
+    """Annotate every frame of a video file or camera index; write ``out_path`` when given."""
+    capture = cv2.VideoCapture(source)
+    if not capture.isOpened():
+        raise FileNotFoundError(f"cannot open video source {source!r}")
+    writer, results = None, []
+    try:
+        while not max_frames or len(results) < max_frames:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            annotated, result = detector.annotate(frame)
+            results.append(result)
+            if out_path is not None:
+                if writer is None:
+                    fps = capture.get(cv2.CAP_PROP_FPS) or 15
+                    writer = cv2.VideoWriter(
+                        str(out_path), cv2.VideoWriter_fourcc(*"mp4v"), fps, annotated.shape[1::-1]
+                    )
+                writer.write(annotated)
+            if show:
+                cv2.imshow("deepfake-iot", annotated)
+                if cv2.waitKey(1) & 0xFF == ord("q"):
+                    break
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+    return summarize(results)
+
+
+def summarize(results: list[dict]) -> dict:
+    faces = [r for r in results if r["face"]]
+    return {
+        "frames": len(results),
+        "faces": len(faces),
+        "fake": sum(bool(r.get("fake")) for r in faces),
+        "mean_ms": float(np.mean([r["ms"] for r in results])) if results else float("nan"),
+    }

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Classify faces in an image, a video or a camera stream with a .tflite file (no TensorFlow).
+
+python scripts/demo.py --model models/tflite/light_cnn/int8_ptq.tflite --image face.jpg --out annotated.png
+python scripts/demo.py --model models/tflite/light_cnn/int8_ptq.tflite --video clip.mp4 --out annotated.mp4
+python scripts/demo.py --model models/tflite/light_cnn/int8_ptq.tflite --camera 0      # a window; q quits
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+
+import cv2  # noqa: E402
+
+from deepfake_iot.demo import Detector, run_on_video, summarize  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--model", required=True, type=Path, help=".tflite file with its sidecar .json beside it"
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--image", type=Path)
+    source.add_argument("--video", type=Path)
+    source.add_argument("--camera", type=int, help="camera index, e.g. 0")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, help="annotated .png (image) or .mp4 (video, camera)")
+    parser.add_argument(
+        "--max-frames", type=int, default=0, help="stop after this many frames (0: all)"
+    )
+    parser.add_argument("--no-window", action="store_true", help="never open a window")
+    args = parser.parse_args(argv)
+    try:
+        detector = Detector(args.model, threads=args.threads)
+        show = not args.no_window and bool(os.environ.get("DISPLAY")) and args.out is None
+        if args.image is not None:
+            frame = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
+            if frame is None:
+                raise FileNotFoundError(f"cannot read image {args.image}")
+            annotated, result = detector.annotate(frame)
+            if args.out:
+                cv2.imwrite(str(args.out), annotated)
+            summary = summarize([result])
+        else:
+            source = str(args.video) if args.video is not None else args.camera
+            if args.video is not None and not args.video.is_file():
+                raise FileNotFoundError(f"video {args.video} not found")
+            summary = run_on_video(detector, source, args.out, show, args.max_frames)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"{summary['frames']} frame(s), {summary['faces']} with a face, {summary['fake']} judged fake; "
+        f"mean {summary['mean_ms']:.1f} ms per frame ({detector.runtime}, {args.threads} thread(s))"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
