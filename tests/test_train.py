@@ -216,3 +216,92 @@ def test_mirrored_over_two_logical_cpus_matches_one_device(tmp_path, root):
     print("loss gap", loss_gap, "probability gap", probability_gap.max())
     assert loss_gap.max() < 1e-4
     assert probability_gap.max() < 1e-4
+
+
+MULTIWORKER_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import tensorflow as tf
+    from deepfake_iot import train
+    import tests.test_train as t
+    keras = t.models.keras
+    def build_no_batchnorm():
+        inputs = keras.Input((t.SIZE, t.SIZE, 3))
+        x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(inputs)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
+    out, strategy_name = sys.argv[1], sys.argv[2]
+    strategy = train.make_strategy(strategy_name)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    train_ds, val_ds = (d.with_options(options) for d in t._datasets(batch=16))  # global batch 16
+    card = train.train_model(build_no_batchnorm, train_ds, val_ds, out, epochs=2, run_key={},
+                             strategy=strategy, **t.FIT)
+    if card.get("chief", True):
+        model, _ = train.load_trained(out)
+        print(json.dumps({"replicas": card["replicas"],
+                          "probabilities": model.predict(t._arrays(16)[0], verbose=0).ravel().tolist(),
+                          "loss": t.pd.read_csv(f"{out}/history.csv")["loss"].tolist()}))
+    else:
+        print(json.dumps({"chief": False}))
+    """
+)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_multiworker_with_two_local_workers_matches_one_device(tmp_path, root):
+    """Two worker processes on loopback ports (TF_CONFIG), against single-device training."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    single = subprocess.run(
+        [sys.executable, "-c", MULTIWORKER_SCRIPT, str(tmp_path / "single"), "default"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
+    assert single.returncode == 0, single.stderr[-3000:]
+    ports = [_free_port(), _free_port()]
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", MULTIWORKER_SCRIPT, str(tmp_path / "multi"), "multiworker"],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={
+                **env,
+                "TF_CONFIG": json.dumps(
+                    {"cluster": cluster, "task": {"type": "worker", "index": i}}
+                ),
+            },
+        )
+        for i in range(2)
+    ]
+    try:
+        outputs = [worker.communicate(timeout=240) for worker in workers]
+    finally:
+        for worker in workers:
+            worker.kill()
+    for worker, (_, stderr) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, stderr[-3000:]
+    chief = json.loads(outputs[0][0].strip().splitlines()[-1])
+    other = json.loads(outputs[1][0].strip().splitlines()[-1])
+    reference = json.loads(single.stdout.strip().splitlines()[-1])
+    assert chief["replicas"] == 2 and other == {"chief": False}
+    assert not (tmp_path / "multi" / ".worker1" / "model.keras").exists()
+    loss_gap = np.abs(np.subtract(reference["loss"], chief["loss"]))
+    probability_gap = np.abs(np.subtract(reference["probabilities"], chief["probabilities"]))
+    print("loss gap", loss_gap, "probability gap", probability_gap.max())
+    # Each worker takes its half of every global batch and gradients are averaged across
+    # workers, so the runs differ only by floating-point summation order.
+    assert loss_gap.max() < 1e-3
+    assert probability_gap.max() < 1e-3
