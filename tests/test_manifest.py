@@ -133,13 +133,47 @@ def test_same_seed_gives_the_same_manifest(tmp_path):
 
     def manifest_for(folder, seed):
         crops = generate_synthetic_benchmark(
-            tmp_path / folder, seed=seed, n_identities=8, frames_per_video=2, frame_size=64, crop_size=32,
-            families=["face_swap", "gan_synthesis"], strength=1.0, jpeg_quality=(70, 95), workers=1, progress=False,
+            tmp_path / folder,
+            seed=seed,
+            n_identities=8,
+            frames_per_video=2,
+            frame_size=64,
+            crop_size=32,
+            families=["face_swap", "gan_synthesis"],
+            strength=1.0,
+            jpeg_quality=(70, 95),
+            workers=1,
+            progress=False,
         )
         return mf.assign_splits(crops, [0.5, 0.25, 0.25], seed)
 
     first, second = manifest_for("a", 7), manifest_for("b", 7)
     assert first.equals(second)
-    assert (tmp_path / "a" / first.iloc[3]["path"]).read_bytes() == (tmp_path / "b" / second.iloc[3]["path"]).read_bytes()
+    assert (tmp_path / "a" / first.iloc[3]["path"]).read_bytes() == (
+        tmp_path / "b" / second.iloc[3]["path"]
+    ).read_bytes()
     other = manifest_for("c", 8)
-    assert (tmp_path / "c" / other.iloc[3]["path"]).read_bytes() != (tmp_path / "a" / first.iloc[3]["path"]).read_bytes()
+    assert (tmp_path / "c" / other.iloc[3]["path"]).read_bytes() != (
+        tmp_path / "a" / first.iloc[3]["path"]
+    ).read_bytes()
+
+
+def test_confirmation_drops_hash_collisions_and_keeps_copies(tmp_path):
+    import cv2
+
+    rng = np.random.default_rng(1)
+    image = cv2.GaussianBlur(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8), (7, 7), 2)
+    cv2.imwrite(str(tmp_path / "a.png"), image)
+    cv2.imwrite(str(tmp_path / "copy.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    cv2.imwrite(str(tmp_path / "other.png"), 255 - image)
+    pairs = pd.DataFrame(
+        {
+            "path_a": ["a.png", "a.png"],
+            "split_a": ["train"] * 2,
+            "path_b": ["copy.jpg", "other.png"],
+            "split_b": ["test"] * 2,
+            "bits": [0, 2],
+        }
+    )
+    confirmed = mf.confirm_near_duplicates(pairs, tmp_path)
+    assert list(confirmed["path_b"]) == ["copy.jpg"] and confirmed["mad"].iloc[0] < 6

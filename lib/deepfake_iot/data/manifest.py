@@ -216,3 +216,29 @@ def load_crops(paths, data_dir: Path, image_size: int, progress: bool = False) -
             image = cv2.resize(image, (image_size, image_size), interpolation=cv2.INTER_AREA)
         images[index] = cv2.cvtColor(image, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
     return images
+
+
+def confirm_near_duplicates(
+    pairs: pd.DataFrame, data_dir: Path, max_mean_abs_diff: float = 6.0
+) -> pd.DataFrame:
+    """Keep the hash candidates that are also close pixel by pixel.
+
+    A 64-bit perceptual hash only sees coarse structure, so two different faces with the same
+    layout can collide; a copy of one frame (re-encoded, resized) also differs little per pixel.
+    ``mad`` is the mean absolute difference in grey levels (0-255) after resizing both crops to
+    the smaller one's size.
+    """
+    import cv2
+
+    rows = []
+    for pair in pairs.itertuples(index=False):
+        a = cv2.imread(str(Path(data_dir) / pair.path_a), cv2.IMREAD_GRAYSCALE)
+        b = cv2.imread(str(Path(data_dir) / pair.path_b), cv2.IMREAD_GRAYSCALE)
+        if a is None or b is None:
+            continue
+        size = (min(a.shape[1], b.shape[1]), min(a.shape[0], b.shape[0]))
+        a, b = (cv2.resize(x, size, interpolation=cv2.INTER_AREA) for x in (a, b))
+        mad = float(np.mean(np.abs(a.astype(np.float32) - b.astype(np.float32))))
+        if mad <= max_mean_abs_diff:
+            rows.append({**pair._asdict(), "mad": mad})
+    return pd.DataFrame(rows, columns=[*pairs.columns, "mad"])
