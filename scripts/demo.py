@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
 import cv2  # noqa: E402
 
-from deepfake_iot.demo import Detector, run_on_video, summarize  # noqa: E402
+from deepfake_iot.demo import Detector, run_on_images, run_on_video, summarize, write_log  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -30,16 +30,23 @@ def main(argv=None) -> int:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--image", type=Path)
     source.add_argument("--video", type=Path)
+    source.add_argument("--images", type=Path, help="a folder of images")
     source.add_argument("--camera", type=int, help="camera index, e.g. 0")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, help="annotated .png (image) or .mp4 (video, camera)")
+    parser.add_argument(
+        "--out", type=Path, help="annotated .png (image), .mp4 (video, camera) or folder (images)"
+    )
+    parser.add_argument("--log", type=Path, help="CSV log, one row per frame")
+    parser.add_argument(
+        "--smooth", type=int, default=1, help="average P(fake) over this many frames (video)"
+    )
     parser.add_argument(
         "--max-frames", type=int, default=0, help="stop after this many frames (0: all)"
     )
     parser.add_argument("--no-window", action="store_true", help="never open a window")
     args = parser.parse_args(argv)
     try:
-        detector = Detector(args.model, threads=args.threads)
+        detector = Detector(args.model, threads=args.threads, smooth=args.smooth)
         show = not args.no_window and bool(os.environ.get("DISPLAY")) and args.out is None
         if args.image is not None:
             frame = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
@@ -48,12 +55,17 @@ def main(argv=None) -> int:
             annotated, result = detector.annotate(frame)
             if args.out:
                 cv2.imwrite(str(args.out), annotated)
-            summary = summarize([result])
+            results = [{"frame": args.image.name, **result}]
+        elif args.images is not None:
+            results = run_on_images(detector, args.images, args.out)
         else:
             source = str(args.video) if args.video is not None else args.camera
             if args.video is not None and not args.video.is_file():
                 raise FileNotFoundError(f"video {args.video} not found")
-            summary = run_on_video(detector, source, args.out, show, args.max_frames)
+            results = run_on_video(detector, source, args.out, show, args.max_frames)
+        if args.log:
+            write_log(results, args.log)
+        summary = summarize(results)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

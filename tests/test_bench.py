@@ -165,3 +165,50 @@ def test_demo_names_missing_files(tiny_models, tmp_path):
     assert result.returncode == 2 and "sidecar" in result.stderr
     result = run_demo("--model", tiny_models["float32"], "--video", tmp_path / "none.mp4")
     assert result.returncode == 2 and "none.mp4" in result.stderr
+
+
+def test_demo_folder_log_and_smoothing(tiny_models, tmp_path):
+    import csv
+
+    import cv2
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for index in range(3):
+        cv2.imwrite(str(folder / f"{index}.png"), np.full((60, 60, 3), 40 * index, np.uint8))
+    (folder / "broken.png").write_text("not an image")
+    result = run_demo(
+        "--model",
+        tiny_models["int8_ptq"],
+        "--images",
+        folder,
+        "--out",
+        tmp_path / "annotated",
+        "--log",
+        tmp_path / "log.csv",
+        "--smooth",
+        "3",
+    )
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(open(tmp_path / "log.csv")))
+    assert [r["frame"] for r in rows] == ["0.png", "1.png", "2.png", "broken.png"]
+    assert {r["label"] for r in rows} <= {"no face", "real", "fake", "unreadable"} and rows[-1][
+        "label"
+    ] == "unreadable"
+    assert len(list((tmp_path / "annotated").glob("*.png"))) == 3
+
+
+def test_demo_refuses_mismatched_sidecar_and_missing_camera(tiny_models, tmp_path):
+    model = tmp_path / "m.tflite"
+    model.write_bytes(tiny_models["int8_ptq"].read_bytes())
+    sidecar = json.loads(tiny_models["int8_ptq"].with_suffix(".json").read_text())
+    (tmp_path / "m.json").write_text(json.dumps({**sidecar, "input_size": 99}))
+    result = run_demo("--model", model, "--images", tmp_path)
+    assert result.returncode == 2 and "input size 99" in result.stderr
+    result = run_demo("--model", tiny_models["int8_ptq"], "--camera", "97")
+    assert result.returncode == 2 and "camera index 97" in result.stderr
+    corrupt = tmp_path / "c.tflite"
+    corrupt.write_bytes(b"\x00" * 64)
+    (tmp_path / "c.json").write_text(json.dumps(sidecar))
+    result = run_demo("--model", corrupt, "--images", tmp_path)
+    assert result.returncode == 2 and "c.tflite" in result.stderr

@@ -21,6 +21,7 @@ class Detector:
     model_path: Path
     threads: int = 1
     enlarge: float = 1.3
+    smooth: int = 1  # average P(fake) over the last ``smooth`` frames with a face (video)
     interpreter: object = field(init=False, repr=False)
     sidecar: dict = field(init=False)
 
@@ -37,7 +38,22 @@ class Detector:
         self.interpreter, self.runtime = tflite_io.load_interpreter(
             self.model_path, num_threads=self.threads
         )
-        self.size = int(self.interpreter.get_input_details()[0]["shape"][1])
+        detail = self.interpreter.get_input_details()[0]
+        self.size = int(detail["shape"][1])
+        expected = self.sidecar.get("input_size")
+        if (
+            expected is not None
+            and int(expected if not isinstance(expected, list) else expected[0]) != self.size
+        ):
+            raise ValueError(
+                f"sidecar {sidecar_path} says input size {expected} but {self.model_path} takes {self.size}: "
+                "the two files do not belong together"
+            )
+        dtype = self.sidecar.get("input_dtype")
+        if dtype is not None and np.dtype(dtype) != np.dtype(detail["dtype"]):
+            raise ValueError(
+                f"sidecar {sidecar_path} says input {dtype} but {self.model_path} takes {np.dtype(detail['dtype']).name}"
+            )
         self.threshold = float(self.sidecar.get("threshold", 0.5))
         self.faces = cv2.CascadeClassifier(
             cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
@@ -63,18 +79,40 @@ class Detector:
         return float(tflite_io.predict(self.interpreter, rgb)[0])
 
     def annotate(self, frame_bgr) -> tuple[np.ndarray, dict]:
-        """The frame with the face box and verdict drawn, and what was found."""
+        """The frame with the face box and verdict drawn, and what was found.
+
+        With ``smooth > 1`` the verdict uses the mean P(fake) of the last ``smooth`` faces, which
+        steadies a video's label; a frame without a face is labelled "no face".
+        """
         started = time.perf_counter()
         box = self.largest_face(frame_bgr)
-        result = {"face": box is not None, "p_fake": None}
+        result = {
+            "face": box is not None,
+            "p_fake": None,
+            "p_fake_smoothed": None,
+            "label": "no face",
+        }
         out = frame_bgr.copy()
-        if box is not None:
+        if box is None:
+            cv2.putText(
+                out,
+                "no face",
+                (5, 15),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.5,
+                (0, 200, 255),
+                1,
+                cv2.LINE_AA,
+            )
+        else:
             p_fake = self.classify(frame_bgr, box)
-            fake = p_fake >= self.threshold
+            self.recent = (self.recent + [p_fake])[-max(1, self.smooth) :]
+            smoothed = float(np.mean(self.recent))
+            fake = smoothed >= self.threshold
             color = (0, 0, 255) if fake else (0, 200, 0)
             x, y, w, h = box
             cv2.rectangle(out, (x, y), (x + w, y + h), color, 2)
-            label = f"{'FAKE' if fake else 'REAL'} {p_fake:.2f}"
+            label = f"{'FAKE' if fake else 'REAL'} {smoothed:.2f}"
             cv2.putText(
                 out,
                 label,
@@ -85,7 +123,9 @@ class Detector:
                 1,
                 cv2.LINE_AA,
             )
-            result.update(p_fake=p_fake, fake=fake)
+            result.update(
+                p_fake=p_fake, p_fake_smoothed=smoothed, fake=fake, label="fake" if fake else "real"
+            )
         result["ms"] = (time.perf_counter() - started) * 1000
         cv2.putText(
             out,
@@ -105,7 +145,8 @@ def run_on_video(
     """Annotate every frame of a video file or camera index; write ``out_path`` when given."""
     capture = cv2.VideoCapture(source)
     if not capture.isOpened():
-        raise FileNotFoundError(f"cannot open video source {source!r}")
+        what = f"camera index {source}" if isinstance(source, int) else f"video {source}"
+        raise FileNotFoundError(f"cannot open {what}")
     writer, results = None, []
     try:
         while not max_frames or len(results) < max_frames:
@@ -113,7 +154,7 @@ def run_on_video(
             if not ok:
                 break
             annotated, result = detector.annotate(frame)
-            results.append(result)
+            results.append({"frame": len(results), **result})
             if out_path is not None:
                 if writer is None:
                     fps = capture.get(cv2.CAP_PROP_FPS) or 15
@@ -129,7 +170,44 @@ def run_on_video(
         capture.release()
         if writer is not None:
             writer.release()
-    return summarize(results)
+    return results
+
+
+def run_on_images(detector: Detector, folder: Path, out_dir: Path | None) -> list[dict]:
+    """Annotate every image of a folder (sorted); write annotated copies to ``out_dir``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder {folder} not found")
+    paths = sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+    )
+    if not paths:
+        raise FileNotFoundError(f"no images (.jpg, .png, ...) in {folder}")
+    results = []
+    for path in paths:
+        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if frame is None:
+            results.append({"frame": path.name, "face": False, "label": "unreadable", "ms": 0.0})
+            continue
+        annotated, result = detector.annotate(frame)
+        results.append({"frame": path.name, **result})
+        if out_dir is not None:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(Path(out_dir) / f"{path.stem}.png"), annotated)
+    return results
+
+
+def write_log(results: list[dict], path: Path) -> None:
+    """One CSV row per frame: frame, face, P(fake), smoothed P(fake), label, milliseconds."""
+    import csv
+
+    fields = ["frame", "face", "p_fake", "p_fake_smoothed", "label", "ms"]
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(results)
 
 
 def summarize(results: list[dict]) -> dict:
