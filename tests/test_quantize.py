@@ -152,3 +152,19 @@ def test_representative_dataset_uses_training_crops_only(tmp_path):
     assert all(s.shape == (1, SIZE, SIZE, 3) and s.dtype == np.float32 for s in first)
     assert all(np.allclose(s[0, 1:, 1:], 100 / 255) for s in first)  # never a test crop
     assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+
+
+def test_bad_representative_sets_and_unquantizable_layers_are_named(trained):
+    model = trained[0]
+    keras = models.keras
+    with pytest.raises(ValueError, match="representative dataset is empty"):
+        quantize.convert(model, "int8_ptq", [])
+    wrong = [[np.zeros((1, 7, 7, 3), np.float32)]]
+    with pytest.raises(ValueError, match="representative sample 0 has shape"):
+        quantize.convert(model, "int8_ptq", wrong)
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Rescaling(2.0)(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(x))
+    bad = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
+    with pytest.raises(ValueError, match="(?s)rescaling.*Fix"):
+        quantize.quantizable_copy(bad)

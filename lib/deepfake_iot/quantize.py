@@ -41,11 +41,35 @@ INT8_VARIANTS = ("int8_ptq", "int8_qat")
 CLASS_ORDER = ["real", "fake"]  # label 0, label 1; the model's single output is P(fake)
 
 
-def _as_generator_function(representative) -> Callable[[], Iterable]:
-    if callable(representative):
-        return representative
-    samples = list(representative)
+def _as_generator_function(representative, model=None) -> Callable[[], Iterable]:
+    """The converter's representative dataset, checked: not empty, and shaped like the input."""
+    samples = list(representative() if callable(representative) else representative)
+    if not samples:
+        raise ValueError("the representative dataset is empty: give it 100-500 training crops")
+    expected = tuple(model.input_shape[1:]) if model is not None else None
+    for index, sample in enumerate(samples):
+        array = np.asarray(sample[0] if isinstance(sample, list | tuple) else sample)
+        if array.ndim != 4 or (expected is not None and tuple(array.shape[1:]) != expected):
+            raise ValueError(
+                f"representative sample {index} has shape {array.shape}; the model takes (1, *{expected}) "
+                "as [float32 array]"
+            )
     return lambda: iter(samples)
+
+
+def quantizable_copy(model: keras.Model) -> keras.Model:
+    """``tfmot.quantization.keras.quantize_model`` with an error that names the layer and the fix."""
+    import tensorflow_model_optimization as tfmot
+
+    try:
+        return tfmot.quantization.keras.quantize_model(model)
+    except (RuntimeError, ValueError) as error:
+        raise ValueError(
+            f"quantization-aware training cannot wrap '{model.name}': {error} Fix: build the model from "
+            "layers with an 8-bit config (Conv2D/DepthwiseConv2D followed by BatchNormalization, "
+            "ReLU/ReLU6, Add, pooling, Dense), keep input scaling and squeeze-excite out of the "
+            "network, or use post-training quantization (int8_ptq) for it"
+        ) from error
 
 
 def convert(
@@ -71,7 +95,7 @@ def convert(
             raise ValueError(
                 f"variant '{variant}' needs a representative dataset (see representative_dataset)"
             )
-        converter.representative_dataset = _as_generator_function(representative)
+        converter.representative_dataset = _as_generator_function(representative, model)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
@@ -160,14 +184,12 @@ def quantization_aware_finetune(
     and AUC, fitted for ``epochs``, and left with the weights of the epoch with the best
     validation AUC (the last epoch when AUC is undefined). Its ``history`` holds the epochs.
     """
-    import tensorflow_model_optimization as tfmot
-
     from deepfake_iot.train import set_seeds
 
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     set_seeds(seed)
-    qat_model = tfmot.quantization.keras.quantize_model(model)
+    qat_model = quantizable_copy(model)
     qat_model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.BinaryCrossentropy(),
