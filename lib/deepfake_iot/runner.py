@@ -124,7 +124,15 @@ def build_paper(root: Path, out: Path) -> tuple[str, str]:
     with open(log, "w") as handle:
         result = subprocess.run(engine, cwd=paper_dir, stdout=handle, stderr=subprocess.STDOUT)
     if result.returncode != 0:
-        return "failed", f"LaTeX failed; see {log} and {paper_dir / 'main.log'}"
+        errors = [
+            line
+            for line in log.read_text(errors="replace").splitlines()
+            if line.startswith(("./main.tex:", "! "))
+        ]
+        first = "\n  ".join(errors[:3])
+        return "failed", f"LaTeX failed; see {log} and {paper_dir / 'main.log'}" + (
+            f"\n  {first}" if first else ""
+        )
     return "ok", str(paper_dir / "main.pdf")
 
 
