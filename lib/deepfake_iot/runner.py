@@ -96,6 +96,7 @@ def find_latex_engine() -> list[str] | None:
         return [
             "latexmk",
             "-pdf",
+            "-g",
             "-interaction=nonstopmode",
             "-halt-on-error",
             "-file-line-error",
