@@ -24,13 +24,11 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from deepfake_iot.augment import AUGMENT_DEFAULTS  # noqa: E402
+
 AUGMENT = {
-    "flip": True,
-    "rotation_deg": 10.0,
-    "zoom": 0.1,
-    "color_jitter": 0.1,
-    "degrade_prob": 0.5,
-    "degrade_max_level": 3,
+    key: AUGMENT_DEFAULTS[key]
+    for key in ("flip", "rotation_deg", "zoom", "color_jitter", "degrade_prob", "degrade_max_level")
 }
 
 

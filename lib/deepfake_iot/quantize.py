@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from importlib import metadata
 from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -32,7 +31,8 @@ import tf_keras as keras  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
 
 from deepfake_iot import tflite_io  # noqa: E402
-from deepfake_iot.paths import atomic_write_bytes, atomic_write_json  # noqa: E402
+from deepfake_iot.paths import atomic_write_bytes, atomic_write_json
+from deepfake_iot.provenance import package_versions  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # the converter logs every temporary SavedModel it writes
 
@@ -283,13 +283,7 @@ def choose_threshold(labels, scores) -> float:
 
 
 def tool_versions() -> dict[str, str]:
-    versions = {}
-    for package in ("tensorflow", "tf-keras", "tensorflow-model-optimization", "numpy"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
+    return package_versions()
 
 
 def write_variant(tflite_bytes: bytes, out_path: Path | str, sidecar: dict) -> dict:

@@ -25,7 +25,6 @@ import random
 import shutil
 import time
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -35,6 +34,7 @@ import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
 from deepfake_iot.models import model_summary  # noqa: E402
+from deepfake_iot.provenance import package_versions  # noqa: E402
 
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
 MODEL_FILE = "model.keras"
@@ -137,13 +137,7 @@ def _describe_build_fn(build_fn: Callable) -> tuple[str, dict]:
 
 
 def _versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for package in ("tensorflow", "tf-keras", "tensorflow-model-optimization", "numpy"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
+    return {"python": platform.python_version(), **package_versions()}
 
 
 def _worker(strategy: tf.distribute.Strategy) -> tuple[bool, int]:
