@@ -1,10 +1,12 @@
 """Device side: the benchmark, and proof that notebook 06 needs no TensorFlow."""
 
 import json
+import os
 import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from deepfake_iot import bench
@@ -15,8 +17,6 @@ from .conftest import ROOT
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory):
     """A float32 and a full-int8 .tflite of a tiny model (TensorFlow only builds them)."""
-    import os
-
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import tf_keras as keras
 
@@ -59,6 +59,17 @@ def test_device_modules_and_notebook_06_import_without_tensorflow():
     assert result.returncode == 0, result.stderr
 
 
+def test_device_modules_do_not_import_tensorflow():
+    code = (
+        "import sys\n"
+        "import deepfake_iot.bench, deepfake_iot.demo, deepfake_iot.tflite_io\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tf_keras'))\n"
+        "assert not loaded, loaded[:5]\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
 def test_benchmark_statistics_are_ordered(tiny_models):
     for path in tiny_models.values():
         result = bench.benchmark_model(path, threads=1, warmup=2, runs=20)
@@ -71,6 +82,13 @@ def test_benchmark_statistics_are_ordered(tiny_models):
             <= result["max_ms"]
         )
         assert result["size_bytes"] == path.stat().st_size and result["peak_rss_mb"] > 0
+        for key in ("mean_ms", "std_ms", "throughput_fps", "runtime", "runtime_version"):
+            assert key in result
+        assert result["runtime"] == "tensorflow" and result["cpu_percent"] >= 0
+        assert result["model_footprint_mb"] >= 0 and result["threads"] == 1
+    assert bench.benchmark_model(tiny_models["float32"], threads=2, runs=5)["threads"] == 2
+    with pytest.raises(ValueError, match="runs"):
+        bench.benchmark_model(tiny_models["float32"], runs=0)
     assert (
         bench.benchmark_model(tiny_models["int8_ptq"], runs=1, min_seconds=0.2, warmup=0)["runs"]
         > 1
@@ -85,41 +103,90 @@ def test_end_to_end_times_every_stage(tiny_models):
     result = bench.end_to_end_benchmark(
         tiny_models["int8_ptq"], [frames[0], encoded], detector="haar", runs=4
     )
-    for stage in ("decode", "detect", "crop", "invoke"):
+    for stage in bench.E2E_STAGES:
         assert result[f"{stage}_median_ms"] >= 0
     assert result["frames"] == 4 and result["faces_found"] == 0
+    assert result["min_ms"] <= result["median_ms"] <= result["p99_ms"] <= result["max_ms"]
+    drawn = np.full((120, 160, 3), 70, np.uint8)
+    cv2.ellipse(drawn, (80, 60), (30, 40), 0, 0, 360, (150, 170, 210), -1)
+    cv2.circle(drawn, (68, 50), 4, (20, 20, 20), -1)
+    cv2.circle(drawn, (92, 50), 4, (20, 20, 20), -1)
+    result = bench.end_to_end_benchmark(
+        tiny_models["float32"], [drawn], detector="center", threads=1, runs=6
+    )
+    assert result["frames"] == 6 and result["detector"] == "center"
+    stages = sum(result[f"{stage}_median_ms"] for stage in bench.E2E_STAGES)
+    assert result["invoke_median_ms"] > 0 and stages <= result["max_ms"] * len(bench.E2E_STAGES)
+    with pytest.raises(ValueError, match="at least one frame"):
+        bench.end_to_end_benchmark(tiny_models["float32"], [], detector="center")
+    with pytest.raises(ValueError, match="decodable"):
+        bench.end_to_end_benchmark(tiny_models["float32"], [b"not a jpeg"], detector="center")
     with pytest.raises(ValueError, match="detector"):
         bench.end_to_end_benchmark(tiny_models["int8_ptq"], frames, detector="yolo")
 
 
 def test_results_round_trip(tmp_path):
     info = {**bench.device_info(), "board": "Raspberry Pi 4 Model B Rev 1.4"}
-    assert bench.device_slug(info) == "raspberry-pi-4-model-b-rev-1-4"
-    json_path, csv_path = bench.save_results(
-        [{"model": "m", "variant": "v", "median_ms": 1.0}], info, tmp_path
-    )
-    assert json_path.parent.name == "raspberry-pi-4-model-b-rev-1-4" and csv_path.is_file()
+    assert bench.device_slug(info) == "raspberry-pi-4-model-b"
+    assert bench.device_slug({"board": "host x86_64"}) == "host-x86_64"
+    rows = [
+        {"model": "m", "variant": "int8_ptq", "threads": 1, "median_ms": 1.0},
+        {"model": "m", "variant": "int8_ptq", "threads": 2, "median_ms": 0.6},
+    ]
+    json_path, csv_path = bench.save_results(rows, info, tmp_path)
+    second, _ = bench.save_results(rows[:1], {"board": "host x86_64"}, tmp_path)
+    assert json_path.parent.name == "raspberry-pi-4-model-b" and csv_path.is_file()
+    assert json.loads(json_path.read_text())["device"]["board"] == info["board"]
+    assert list(pd.read_csv(csv_path)["threads"]) == [1, 2]
     table = bench.load_device_results(tmp_path)
-    assert (
-        list(table["device"]) == ["raspberry-pi-4-model-b-rev-1-4"]
-        and table["median_ms"].iloc[0] == 1.0
-    )
+    assert len(table) == 3 and set(table["device"]) == {"raspberry-pi-4-model-b", "host-x86_64"}
+    pi = table[table["device"] == "raspberry-pi-4-model-b"]
+    assert list(pi["median_ms"]) == [1.0, 0.6] and set(pi["board"]) == {info["board"]}
+    assert second.stem in set(table["run"])
     assert bench.load_device_results(tmp_path / "none").empty
+    (json_path.parent / "broken.json").write_text("{not json")
+    with pytest.raises(ValueError, match="broken.json"):
+        bench.load_device_results(tmp_path)
 
 
 def test_device_info_has_the_keys():
     info = bench.device_info()
-    for key in ("board", "cpu", "cores", "governor", "os", "python", "machine"):
+    for key in ("board", "cpu", "cores", "governor", "temperature_c", "os", "python", "machine"):
         assert key in info
+    assert info["cores"] >= 1 and bench.device_slug(info)
+    pi5 = "Hardware\t: BCM2835\nCPU part\t: 0xd0b\n"
+    assert bench._cpu_name(pi5) == "Cortex-A76 / BCM2835"
 
 
-def run_demo(*args):
+def run_demo(*args, cwd=None):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     return subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "demo.py"), *map(str, args), "--no-window"],
         capture_output=True,
         text=True,
         timeout=120,
+        cwd=cwd,
+        env=env,
     )
+
+
+def test_demo_headless_default_output_and_a_found_face(tiny_models, tmp_path, monkeypatch):
+    import cv2
+
+    from deepfake_iot import demo
+
+    image = np.full((120, 160, 3), 90, np.uint8)
+    cv2.imwrite(str(tmp_path / "still.jpg"), image)
+    result = run_demo("--model", tiny_models["float32"], "--image", "still.jpg", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "still_annotated.png").is_file() and "still_annotated.png" in result.stdout
+    detector = demo.Detector(tiny_models["int8_ptq"], smooth=2)
+    monkeypatch.setattr(detector, "largest_face", lambda frame: (40, 20, 60, 60))
+    for _ in range(3):
+        annotated, found = detector.annotate(image)
+    assert found["face"] and found["label"] in {"real", "fake"} and 0 <= found["p_fake"] <= 1
+    assert len(detector.recent) == 2 and annotated.shape == image.shape
+    assert not np.array_equal(annotated, image)
 
 
 def test_demo_on_an_image_and_a_video(tiny_models, tmp_path):
@@ -163,6 +230,10 @@ def test_demo_names_missing_files(tiny_models, tmp_path):
     lonely.write_bytes(tiny_models["float32"].read_bytes())
     result = run_demo("--model", lonely, "--image", tmp_path / "none.png")
     assert result.returncode == 2 and "sidecar" in result.stderr
+    result = run_demo("--model", tmp_path / "absent.tflite", "--image", tmp_path / "none.png")
+    assert result.returncode == 2 and "absent.tflite" in result.stderr
+    result = run_demo("--model", tiny_models["float32"], "--image", tmp_path / "none.png")
+    assert result.returncode == 2 and "none.png" in result.stderr
     result = run_demo("--model", tiny_models["float32"], "--video", tmp_path / "none.mp4")
     assert result.returncode == 2 and "none.mp4" in result.stderr
 

@@ -38,31 +38,58 @@ def _read(path: str) -> str | None:
         return None
 
 
+# ARM "CPU part" codes of the boards the compendium targets (aarch64 /proc/cpuinfo has no
+# "model name" line): Raspberry Pi 3 (A53), 4 (A72), 5 (A76).
+ARM_CPU_PARTS = {"0xd03": "Cortex-A53", "0xd08": "Cortex-A72", "0xd0b": "Cortex-A76"}
+
+
+def _cpu_name(cpuinfo: str) -> str:
+    named = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
+    if named:
+        return named.group(1).strip()
+    part = re.search(r"^CPU part\s*:\s*(0x[0-9a-f]+)", cpuinfo, re.MULTILINE | re.IGNORECASE)
+    hardware = re.search(r"^Hardware\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
+    names = [ARM_CPU_PARTS.get(part.group(1).lower(), f"ARM part {part.group(1)}")] if part else []
+    names += [hardware.group(1).strip()] if hardware else []
+    return " / ".join(names) or platform.processor() or platform.machine() or "unknown"
+
+
 def device_info() -> dict:
-    """Board, CPU, governor, temperature, OS and Python of this machine (what is readable)."""
+    """Board, CPU, governor, clock, temperature, OS and Python of this machine (what is readable).
+
+    Files that cannot be read (no device tree on a PC, no thermal zone in a container) give a
+    fallback or ``None``, never an error.
+    """
     cpuinfo = _read("/proc/cpuinfo") or ""
-    cpu = re.search(r"^(?:model name|Hardware|Model)\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
     os_release = _read("/etc/os-release") or ""
     pretty = re.search(r'^PRETTY_NAME="?([^"\n]+)"?', os_release, re.MULTILINE)
     temperature = _read("/sys/class/thermal/thermal_zone0/temp")
+    max_khz = _read("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
     return {
         "board": _read("/proc/device-tree/model") or f"host {platform.machine()}",
-        "cpu": cpu.group(1).strip() if cpu else platform.processor() or "unknown",
+        "cpu": _cpu_name(cpuinfo),
         "cores": os.cpu_count(),
         "governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor") or "unknown",
+        "cpu_max_mhz": int(max_khz) // 1000 if max_khz and max_khz.isdigit() else None,
         "temperature_c": round(int(temperature) / 1000, 1)
-        if temperature and temperature.isdigit()
+        if temperature and temperature.lstrip("-").isdigit()
         else None,
         "os": pretty.group(1) if pretty else platform.platform(),
+        "kernel": platform.release(),
         "python": platform.python_version(),
         "machine": platform.machine(),
     }
 
 
 def device_slug(info: dict) -> str:
-    """A short folder-safe name: ``raspberry-pi-4-model-b-rev-1-4`` or ``host-x86_64``."""
-    slug = re.sub(r"[^a-z0-9]+", "-", str(info.get("board", "device")).lower()).strip("-")
-    return slug or "device"
+    """A short folder-safe name of the board: ``raspberry-pi-4-model-b`` or ``host-x86_64``.
+
+    The board revision (" Rev 1.4") is dropped, so that every run of one board model lands in
+    one folder; runs keep the full board name in their metadata.
+    """
+    board = re.sub(r"\s+rev\s+[\w.]+$", "", str(info.get("board") or "device").strip(), flags=re.I)
+    slug = re.sub(r"[^a-z0-9_]+", "-", board.lower()).strip("-_")
+    return slug[:60] or "device"
 
 
 def _runtime_version(name: str) -> str:
@@ -98,6 +125,12 @@ def _stats(latencies_ns: np.ndarray) -> dict:
     }
 
 
+def _check_counts(**counts) -> None:
+    for name, (value, smallest) in counts.items():
+        if value is None or int(value) != value or value < smallest:
+            raise ValueError(f"{name} must be an integer >= {smallest}, got {value!r}")
+
+
 def benchmark_model(
     path: Path | str,
     *,
@@ -108,9 +141,16 @@ def benchmark_model(
     runtime: str | None = None,
     seed: int = 0,
 ) -> dict:
-    """Latency statistics of bare invokes of one file on one fixed random input."""
-    import psutil
+    """Latency statistics of bare invokes of one file on one fixed random input.
 
+    After ``warmup`` untimed invokes, times one invoke at a time (``perf_counter_ns``) until at
+    least ``runs`` invokes and ``min_seconds`` seconds are done. Besides the latency statistics
+    (ms) it reports the runtime and its version, the file size, the process's peak RSS, the
+    model's footprint (RSS after loading minus before; 0 when the allocator reused memory) and
+    the CPU time used during the timed invokes, in % of one core (above 100 with threads).
+    Raises ``ValueError`` for a file the runtime cannot load.
+    """
+    _check_counts(threads=(threads, 1), warmup=(warmup, 0), runs=(runs, 1))
     path = Path(path)
     rss_before = _rss_mb()
     interpreter, runtime_name = tflite_io.load_interpreter(
@@ -129,22 +169,25 @@ def benchmark_model(
     interpreter.set_tensor(detail["index"], data)
     for _ in range(warmup):
         interpreter.invoke()
-    process = psutil.Process()
-    cpu_before, wall_before = process.cpu_times(), time.perf_counter()
+    # process_time_ns: CPU time of all the process's threads, at ns resolution (psutil's
+    # cpu_times counts 10 ms clock ticks, too coarse for a short run of a small model)
+    cpu_before, wall_before = time.process_time_ns(), time.perf_counter()
     latencies = []
     while len(latencies) < runs or time.perf_counter() - wall_before < min_seconds:
         start = time.perf_counter_ns()
         interpreter.invoke()
         latencies.append(time.perf_counter_ns() - start)
     wall = time.perf_counter() - wall_before
-    cpu_after = process.cpu_times()
-    cpu_seconds = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
+    cpu_seconds = (time.process_time_ns() - cpu_before) / 1e9
     return {
         **_stats(np.asarray(latencies, dtype=np.float64)),
+        "warmup": warmup,
         "threads": threads,
         "runtime": runtime_name,
         "runtime_version": _runtime_version(runtime_name),
+        "file": path.name,
         "size_bytes": path.stat().st_size,
+        "input_shape": [int(v) for v in detail["shape"]],
         "input_dtype": np.dtype(detail["dtype"]).name,
         "peak_rss_mb": _peak_rss_mb(),
         "model_footprint_mb": max(footprint, 0.0),
@@ -152,19 +195,38 @@ def benchmark_model(
     }
 
 
+def haar_face_detector():
+    """OpenCV's bundled frontal-face Haar cascade (``ValueError`` when this OpenCV lacks it)."""
+    import cv2
+
+    data = getattr(cv2, "data", None)
+    if data is None or not hasattr(cv2, "CascadeClassifier"):
+        raise ValueError(
+            f"OpenCV {cv2.__version__} has no bundled Haar cascades: install "
+            "opencv-python-headless 4.x (requirements-device.txt pins 4.10.0.84)"
+        )
+    cascade = cv2.CascadeClassifier(data.haarcascades + "haarcascade_frontalface_default.xml")
+    if cascade.empty():
+        raise ValueError("OpenCV's haarcascade_frontalface_default.xml could not be loaded")
+    return cascade
+
+
 def _face_box(image_bgr, detector) -> tuple[tuple[int, int, int, int], bool]:
     """The largest Haar face, or a central square when none is found (or ``detector='center'``)."""
     import cv2
 
     height, width = image_bgr.shape[:2]
-    if detector != "center":
+    if not isinstance(detector, str):
         gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
         faces = detector.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24))
         if len(faces):
             x, y, w, h = max(faces, key=lambda box: box[2] * box[3])
             return (int(x), int(y), int(w), int(h)), True
-    side = int(min(height, width) * 0.8)
+    side = max(1, int(min(height, width) * 0.8))
     return ((width - side) // 2, (height - side) // 2, side, side), False
+
+
+E2E_STAGES = ("decode", "detect", "crop", "quantize", "invoke", "dequantize")
 
 
 def end_to_end_benchmark(
@@ -176,31 +238,43 @@ def end_to_end_benchmark(
     runs: int | None = None,
     runtime: str | None = None,
 ) -> dict:
-    """Per-frame latency of decode, face detection, crop + resize, quantize + invoke, in total and
-    per stage (medians). Frames may be BGR arrays or encoded image bytes (then decode is timed)."""
+    """Latency of the whole frame path, per frame: JPEG/PNG decode (for frames given as encoded
+    bytes; 0 for arrays), face detection, crop + resize + RGB/[0, 1], quantize, invoke,
+    dequantize.
+
+    ``detector`` is ``"haar"`` (OpenCV's frontal-face cascade; a frame without a face falls back
+    on a central square, so synthetic frames still run the whole path) or ``"center"`` (the
+    central square only). ``runs`` frames are timed, cycling through ``frames_bgr`` (default: each
+    frame once). Returns the statistics of the total (as ``benchmark_model``), the median of each
+    stage as ``<stage>_median_ms``, and how many frames had a detected face.
+    """
     import cv2
 
+    if len(frames_bgr) == 0:
+        raise ValueError("end_to_end_benchmark needs at least one frame")
+    count = len(frames_bgr) if runs is None else runs
+    _check_counts(threads=(threads, 1), runs=(count, 1))
+    if detector == "haar":
+        face_detector = haar_face_detector()
+    elif detector == "center":
+        face_detector = "center"
+    else:
+        raise ValueError(f"detector must be 'haar' or 'center', got {detector!r}")
     interpreter, runtime_name = tflite_io.load_interpreter(
         path, num_threads=threads, runtime=runtime
     )
     detail = interpreter.get_input_details()[0]
     output = interpreter.get_output_details()[0]
     size = int(detail["shape"][1])
-    face_detector = "center"
-    if detector == "haar":
-        face_detector = cv2.CascadeClassifier(
-            cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
-        )
-    elif detector != "center":
-        raise ValueError(f"detector must be 'haar' or 'center', got {detector!r}")
-    stages = {"decode": [], "detect": [], "crop": [], "invoke": [], "total": []}
+    stages = {name: [] for name in (*E2E_STAGES, "total")}
     found = 0
-    count = runs or len(frames_bgr)
     for index in range(count):
         frame = frames_bgr[index % len(frames_bgr)]
         t0 = time.perf_counter_ns()
-        if isinstance(frame, bytes | bytearray):
+        if isinstance(frame, bytes | bytearray | memoryview):
             frame = cv2.imdecode(np.frombuffer(frame, np.uint8), cv2.IMREAD_COLOR)
+            if frame is None:
+                raise ValueError(f"frame {index % len(frames_bgr)} is not a decodable image")
         t1 = time.perf_counter_ns()
         (x, y, w, h), is_face = _face_box(frame, face_detector)
         t2 = time.perf_counter_ns()
@@ -208,44 +282,73 @@ def end_to_end_benchmark(
         rgb = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32)[None] / 255.0
         t3 = time.perf_counter_ns()
         interpreter.set_tensor(detail["index"], tflite_io.quantize_input(rgb, detail))
-        interpreter.invoke()
-        tflite_io.dequantize_output(interpreter.get_tensor(output["index"]), output)
         t4 = time.perf_counter_ns()
+        interpreter.invoke()
+        t5 = time.perf_counter_ns()
+        tflite_io.dequantize_output(interpreter.get_tensor(output["index"]), output)
+        t6 = time.perf_counter_ns()
         found += is_face
-        for name, value in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0), strict=True):
-            stages[name].append(value)
+        marks = (t0, t1, t2, t3, t4, t5, t6)
+        for stage, start, end in zip(E2E_STAGES, marks[:-1], marks[1:], strict=True):
+            stages[stage].append(end - start)
+        stages["total"].append(t6 - t0)
     result = _stats(np.asarray(stages["total"], dtype=np.float64))
-    for name in ("decode", "detect", "crop", "invoke"):
-        result[f"{name}_median_ms"] = float(np.median(stages[name]) / 1e6)
+    for stage in E2E_STAGES:
+        result[f"{stage}_median_ms"] = float(np.median(stages[stage]) / 1e6)
     return {
         **result,
         "threads": threads,
         "runtime": runtime_name,
+        "runtime_version": _runtime_version(runtime_name),
+        "detector": detector,
         "faces_found": int(found),
         "frames": count,
     }
 
 
 def save_results(rows: list[dict], info: dict, out_dir: Path | str) -> tuple[Path, Path]:
-    """``out_dir/<device>/<UTC time>.json`` (device metadata and rows) and its CSV twin."""
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    """``out_dir/<device slug>/<UTC time>.json`` (device metadata and rows) and its CSV twin.
+
+    Both are written atomically; a second save in the same second gets a ``-1``, ``-2`` suffix
+    rather than overwriting the first.
+    """
+    now = _dt.datetime.now(_dt.timezone.utc)
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
     folder = Path(out_dir) / device_slug(info)
-    json_path = atomic_write_json(
-        folder / f"{stamp}.json", {"device": info, "time": stamp, "rows": rows}
-    )
-    csv_path = folder / f"{stamp}.csv"
+    name, suffix = stamp, 0
+    while (folder / f"{name}.json").exists():
+        suffix += 1
+        name = f"{stamp}-{suffix}"
+    record = {"device": info, "time": now.isoformat(timespec="seconds"), "rows": rows}
+    json_path = atomic_write_json(folder / f"{name}.json", record)
+    csv_path = folder / f"{name}.csv"
     with atomic_path(csv_path) as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False)
     return json_path, csv_path
 
 
 def load_device_results(folder: Path | str) -> pd.DataFrame:
-    """Every saved run under ``folder`` (one JSON per run), one row per measurement, labelled by
-    device; an empty frame when there is none."""
+    """Every run saved under ``folder`` (``<device>/<time>.json``), one row per measurement
+    (model, variant, threads, ...), with ``device`` (the folder-safe label), ``board`` and
+    ``run`` (the file's stem); an empty frame when there is none.
+
+    A file that is not a saved run raises ``ValueError`` naming it: these files are committed
+    by hand and a broken one should be fixed, not silently dropped from the paper.
+    """
     frames = []
     for path in sorted(Path(folder).glob("*/*.json")):
-        data = json.loads(path.read_text())
-        rows = pd.DataFrame(data.get("rows", []))
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"{path} is not a readable benchmark run: {error}") from error
+        if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
+            raise ValueError(f"{path} is not a benchmark run: it has no 'rows' list")
+        rows = pd.DataFrame(data["rows"])
         if len(rows):
-            frames.append(rows.assign(device=device_slug(data.get("device", {})), run=path.stem))
+            device = data.get("device") or {}
+            frames.append(
+                rows.assign(
+                    device=device_slug(device), board=device.get("board", "unknown"), run=path.stem
+                )
+            )
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -12,6 +12,8 @@ import cv2
 import numpy as np
 
 from deepfake_iot import tflite_io
+from deepfake_iot.bench import haar_face_detector
+from deepfake_iot.paths import atomic_path
 
 
 @dataclass
@@ -24,6 +26,7 @@ class Detector:
     smooth: int = 1  # average P(fake) over the last ``smooth`` frames with a face (video)
     interpreter: object = field(init=False, repr=False)
     sidecar: dict = field(init=False)
+    recent: list = field(init=False, default_factory=list)
 
     def __post_init__(self):
         self.model_path = Path(self.model_path)
@@ -34,7 +37,10 @@ class Detector:
             raise FileNotFoundError(
                 f"sidecar {sidecar_path} not found: notebook 04 writes one beside each .tflite"
             )
-        self.sidecar = json.loads(sidecar_path.read_text())
+        try:
+            self.sidecar = json.loads(sidecar_path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"sidecar {sidecar_path} is not valid JSON: {error}") from error
         self.interpreter, self.runtime = tflite_io.load_interpreter(
             self.model_path, num_threads=self.threads
         )
@@ -54,10 +60,18 @@ class Detector:
             raise ValueError(
                 f"sidecar {sidecar_path} says input {dtype} but {self.model_path} takes {np.dtype(detail['dtype']).name}"
             )
-        self.threshold = float(self.sidecar.get("threshold", 0.5))
-        self.faces = cv2.CascadeClassifier(
-            cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
-        )
+        order = self.sidecar.get("class_order", ["real", "fake"])
+        if list(order) != ["real", "fake"]:
+            raise ValueError(
+                f"sidecar {sidecar_path} gives class order {order}; the demo reads the model's "
+                "single output as P(fake), which needs ['real', 'fake']"
+            )
+        if "threshold" not in self.sidecar:
+            raise ValueError(
+                f"sidecar {sidecar_path} has no 'threshold': re-export the model with notebook 04"
+            )
+        self.threshold = float(self.sidecar["threshold"])
+        self.faces = haar_face_detector()
 
     def largest_face(self, frame_bgr) -> tuple[int, int, int, int] | None:
         gray = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
@@ -161,11 +175,17 @@ def run_on_video(
                     writer = cv2.VideoWriter(
                         str(out_path), cv2.VideoWriter_fourcc(*"mp4v"), fps, annotated.shape[1::-1]
                     )
+                    if not writer.isOpened():
+                        raise ValueError(
+                            f"cannot write video {out_path}: give an .mp4 or .avi file name"
+                        )
                 writer.write(annotated)
             if show:
                 cv2.imshow("deepfake-iot", annotated)
                 if cv2.waitKey(1) & 0xFF == ord("q"):
                     break
+    except KeyboardInterrupt:  # Ctrl-C ends a headless camera run; keep what was written
+        pass
     finally:
         capture.release()
         if writer is not None:
@@ -194,9 +214,37 @@ def run_on_images(detector: Detector, folder: Path, out_dir: Path | None) -> lis
         annotated, result = detector.annotate(frame)
         results.append({"frame": path.name, **result})
         if out_dir is not None:
-            Path(out_dir).mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(Path(out_dir) / f"{path.stem}.png"), annotated)
+            write_image(Path(out_dir) / f"{path.stem}.png", annotated)
     return results
+
+
+def write_image(path: Path | str, image_bgr) -> Path:
+    """Write an annotated frame atomically; ``ValueError`` when OpenCV cannot (bad extension)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if not cv2.imwrite(str(tmp), image_bgr):
+            raise ValueError(f"cannot write image {path}: give a .png or .jpg file name")
+    return path
+
+
+def has_display() -> bool:
+    """Whether a window can be opened (an X11 or Wayland session)."""
+    import os
+
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def default_output(image=None, video=None, images=None, camera=None) -> Path:
+    """Where a headless run writes its annotated result when no ``--out`` is given: beside the
+    current folder, named after the input (``<stem>_annotated.png``/``.mp4``, a folder for a
+    folder of images, ``camera<index>_annotated.mp4``)."""
+    if image is not None:
+        return Path(f"{Path(image).stem}_annotated.png")
+    if video is not None:
+        return Path(f"{Path(video).stem}_annotated.mp4")
+    if images is not None:
+        return Path(f"{Path(images).name}_annotated")
+    return Path(f"camera{camera}_annotated.mp4")
 
 
 def write_log(results: list[dict], path: Path) -> None:
@@ -211,6 +259,7 @@ def write_log(results: list[dict], path: Path) -> None:
 
 
 def summarize(results: list[dict]) -> dict:
+    """Frames, frames with a face, faces judged fake, and the mean per-frame latency (ms)."""
     faces = [r for r in results if r["face"]]
     return {
         "frames": len(results),
