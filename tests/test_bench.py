@@ -220,9 +220,13 @@ def test_demo_on_an_image_and_a_video(tiny_models, tmp_path):
         tmp_path / "clip.mp4",
         "--out",
         tmp_path / "out.mp4",
+        "--log",
+        tmp_path / "video.csv",
     )
     assert result.returncode == 0, result.stderr
     assert "4 frame(s)" in result.stdout and (tmp_path / "out.mp4").stat().st_size > 0
+    log = (tmp_path / "video.csv").read_text().splitlines()
+    assert log[0].startswith("frame,") and len(log) == 5
 
 
 def test_demo_names_missing_files(tiny_models, tmp_path):
