@@ -4,12 +4,10 @@
 # --use-current-env, --help (see README.md).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-args=()
-for arg in "$@"; do
-    if [[ "$arg" == "--use-current-env" ]]; then export DFIOT_USE_CURRENT_ENV=1; else args+=("$arg"); fi
-done
 # shellcheck source=scripts/setup_env.sh
 source "$ROOT/scripts/setup_env.sh"
+dfiot_parse_args "$@"
+args=("${DFIOT_ARGS[@]+"${DFIOT_ARGS[@]}"}")
 dfiot_python_env "$ROOT"
 case " ${args[*]:-} " in
     *" --help "* | *" -h "*) ;;

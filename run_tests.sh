@@ -4,12 +4,10 @@
 # e.g. ./run_tests.sh -m "not slow" for the quick unit tests only.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-args=()
-for arg in "$@"; do
-    if [[ "$arg" == "--use-current-env" ]]; then export DFIOT_USE_CURRENT_ENV=1; else args+=("$arg"); fi
-done
 # shellcheck source=scripts/setup_env.sh
 source "$ROOT/scripts/setup_env.sh"
+dfiot_parse_args "$@"
+args=("${DFIOT_ARGS[@]+"${DFIOT_ARGS[@]}"}")
 dfiot_python_env "$ROOT"
 dfiot_latex
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"

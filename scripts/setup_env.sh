@@ -8,6 +8,16 @@
 
 dfiot_log() { printf '[setup] %s\n' "$*" >&2; }
 
+# Take --use-current-env out of the arguments (it sets DFIOT_USE_CURRENT_ENV=1); the rest are
+# left in the array DFIOT_ARGS for the caller.
+dfiot_parse_args() {
+    DFIOT_ARGS=()
+    local arg
+    for arg in "$@"; do
+        if [[ "$arg" == "--use-current-env" ]]; then export DFIOT_USE_CURRENT_ENV=1; else DFIOT_ARGS+=("$arg"); fi
+    done
+}
+
 dfiot_python_env() {
     local root="$1"
     if [[ "${DFIOT_USE_CURRENT_ENV:-0}" == "1" ]]; then

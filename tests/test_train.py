@@ -166,18 +166,22 @@ def test_saved_model_reloads_without_custom_objects(tmp_path):
         train.load_trained(tmp_path / "missing")
 
 
+def build_no_batchnorm():
+    """A model whose replicas cannot differ through batch statistics, for strategy comparisons."""
+    keras = models.keras
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
+
+
 MIRRORED_SCRIPT = textwrap.dedent(
     """
     import json, sys
     from deepfake_iot import train
     train.configure_logical_cpus(2)
     import tests.test_train as t
-    keras = t.models.keras
-    def build_no_batchnorm():
-        inputs = keras.Input((t.SIZE, t.SIZE, 3))
-        x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(inputs)
-        x = keras.layers.GlobalAveragePooling2D()(x)
-        return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
+    build_no_batchnorm = t.build_no_batchnorm
     out = sys.argv[1]
     results = {}
     for name in ("default", "mirrored"):
@@ -224,12 +228,7 @@ MULTIWORKER_SCRIPT = textwrap.dedent(
     import tensorflow as tf
     from deepfake_iot import train
     import tests.test_train as t
-    keras = t.models.keras
-    def build_no_batchnorm():
-        inputs = keras.Input((t.SIZE, t.SIZE, 3))
-        x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(inputs)
-        x = keras.layers.GlobalAveragePooling2D()(x)
-        return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
+    build_no_batchnorm = t.build_no_batchnorm
     out, strategy_name = sys.argv[1], sys.argv[2]
     strategy = train.make_strategy(strategy_name)
     options = tf.data.Options()
