@@ -7,6 +7,10 @@ stable ``reason`` code, so that a long extraction can skip the file, count it an
 
 Reason codes: ``missing_file``, ``empty_file``, ``not_an_image``, ``truncated``, ``too_large``,
 ``too_small``, ``decode_failed``, ``unsupported_pixels``, ``unreadable_video``, ``no_frames``.
+
+Parsers of untrusted bytes raise all sorts of exceptions on hostile input (``struct.error``,
+``IndexError``, ``cv2.error``, ...): each parsing step here turns *any* exception into a
+``BadMediaError``, and a fuzz test (tests/test_fuzz_intake.py) holds it to that.
 """
 
 from __future__ import annotations
@@ -55,8 +59,8 @@ def _check_header(
             raise BadMediaError("too_large", path, str(error)) from error
         except UnidentifiedImageError as error:
             raise BadMediaError("not_an_image", path, "unrecognised image format") from error
-        except (OSError, SyntaxError, ValueError, EOFError) as error:
-            raise BadMediaError("not_an_image", path, str(error)) from error
+        except Exception as error:  # noqa: BLE001 - hostile headers raise anything
+            raise BadMediaError("not_an_image", path, f"{type(error).__name__}: {error}") from error
     width, height = size
     if width * height > max_pixels:
         raise BadMediaError("too_large", path, f"{width}x{height} exceeds {max_pixels} pixels")
@@ -75,16 +79,16 @@ def _check_complete(data: bytes, path: Path, image_format: str) -> None:
         try:
             with Image.open(io.BytesIO(data)) as image:
                 image.load()
-        except (OSError, SyntaxError, ValueError, EOFError) as error:
-            raise BadMediaError("truncated", path, str(error)) from error
+        except Exception as error:  # noqa: BLE001 - hostile data raises anything
+            raise BadMediaError("truncated", path, f"{type(error).__name__}: {error}") from error
         return
     if image_format == "PNG":
         # verify() walks every chunk up to IEND and checks the CRCs.
         try:
             with Image.open(io.BytesIO(data)) as image:
                 image.verify()
-        except (OSError, SyntaxError, ValueError, EOFError) as error:
-            raise BadMediaError("truncated", path, str(error)) from error
+        except Exception as error:  # noqa: BLE001 - hostile data raises anything
+            raise BadMediaError("truncated", path, f"{type(error).__name__}: {error}") from error
 
 
 def to_bgr_uint8(pixels: np.ndarray) -> np.ndarray:
@@ -120,19 +124,32 @@ def read_image(path: Path | str, *, max_pixels: int = 50_000_000, min_side: int 
     data = _read_nonempty_bytes(path)
     image_format, (width, height) = _check_header(data, path, max_pixels, min_side)
     _check_complete(data, path, image_format)
-    pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    try:
+        pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as error:
+        raise BadMediaError("decode_failed", path, f"OpenCV: {error}") from error
     if pixels is None:
         # Formats OpenCV cannot read (rare ones PIL knows): decode with PIL instead.
         try:
             with Image.open(io.BytesIO(data)) as image:
                 rgb = np.asarray(image.convert("RGB"))
-        except (OSError, SyntaxError, ValueError, EOFError) as error:
-            raise BadMediaError("decode_failed", path, str(error)) from error
-        return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        except Exception as error:  # noqa: BLE001 - hostile data raises anything
+            raise BadMediaError(
+                "decode_failed", path, f"{type(error).__name__}: {error}"
+            ) from error
+        pixels = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    # The decoder may disagree with the header PIL read (multi-image files, odd containers).
+    decoded_pixels = int(pixels.shape[0]) * int(pixels.shape[1]) if pixels.ndim >= 2 else 0
+    if decoded_pixels > max_pixels or pixels.ndim < 2 or min(pixels.shape[:2]) < min_side:
+        raise BadMediaError(
+            "decode_failed", path, f"decoded shape {pixels.shape} differs from the header"
+        )
     try:
         return to_bgr_uint8(pixels)
     except BadMediaError as error:
         raise BadMediaError(error.reason, path, error.detail) from None
+    except cv2.error as error:
+        raise BadMediaError("unsupported_pixels", path, f"OpenCV: {error}") from error
 
 
 class VideoReader:
@@ -165,12 +182,24 @@ def _open_capture(path: Path) -> cv2.VideoCapture:
     return capture
 
 
+def _check_frame_size(capture: cv2.VideoCapture, path: Path, max_pixels: int) -> None:
+    """Refuse a video whose stream claims frames larger than ``max_pixels``, before decoding."""
+    width = float(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0.0)
+    height = float(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0.0)
+    if width * height > max_pixels:
+        raise BadMediaError(
+            "too_large", path, f"frames of {width:.0f}x{height:.0f} exceed {max_pixels} pixels"
+        )
+
+
 @contextlib.contextmanager
-def open_video(path: Path | str) -> Iterator[VideoReader]:
+def open_video(path: Path | str, *, max_pixels: int = 50_000_000) -> Iterator[VideoReader]:
     """Open a video for reading, positioned at frame 0; release it on exit.
 
     Raises BadMediaError for a missing or empty file, a file OpenCV cannot open
-    (``unreadable_video``) and a video whose first frame cannot be decoded (``no_frames``).
+    (``unreadable_video``), a stream whose frame size exceeds ``max_pixels`` (``too_large``,
+    checked before a frame is decoded) and a video whose first frame cannot be decoded
+    (``no_frames``).
     """
     path = Path(path)
     if not path.is_file():
@@ -179,7 +208,10 @@ def open_video(path: Path | str) -> Iterator[VideoReader]:
         raise BadMediaError("empty_file", path, "zero bytes")
     probe = _open_capture(path)
     try:
+        _check_frame_size(probe, path, max_pixels)
         has_frame = probe.grab()
+    except cv2.error as error:
+        raise BadMediaError("unreadable_video", path, f"OpenCV: {error}") from error
     finally:
         probe.release()
     if not has_frame:
