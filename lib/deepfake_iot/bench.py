@@ -337,6 +337,8 @@ def load_device_results(folder: Path | str) -> pd.DataFrame:
     """
     frames = []
     for path in sorted(Path(folder).glob("*/*.json")):
+        if path.name.startswith("."):  # a temporary file of a save that was killed
+            continue
         try:
             data = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:

@@ -79,3 +79,22 @@ def atomic_write_text(target: Path | str, text: str) -> Path:
 
 def atomic_write_json(target: Path | str, obj) -> Path:
     return atomic_write_text(target, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def is_partial(path: Path | str) -> bool:
+    """Whether ``path`` is a temporary file of ``atomic_path`` (left behind by a killed run)."""
+    name = Path(path).name
+    return name.startswith(".") and ".part" in name
+
+
+def remove_partials(folder: Path | str) -> int:
+    """Delete the temporary files a killed run left in ``folder`` (not recursive); their count."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for path in folder.iterdir():
+        if path.is_file() and is_partial(path):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..paths import atomic_write_bytes, atomic_write_json
+from ..paths import atomic_write_bytes, atomic_write_json, remove_partials
 from . import render
 from .sbi import landmark_mask, self_blend
 from .schema import LABEL_FAKE, LABEL_REAL, MANIFEST_COLUMNS
@@ -257,6 +257,7 @@ def _video_task(task: dict) -> list[dict]:
         task["frame_size"],
         task["strength"],
     )
+    remove_partials(folder)  # temporary files of a run killed while writing this video
     cam_rng = _rng(task["seed"], identity, _STREAM_VIDEO + _METHODS.index(method), 1)
     cam = render.sample_camera(cam_rng, tuple(task["jpeg_quality"]))
     rows = []
