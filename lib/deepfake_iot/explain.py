@@ -138,3 +138,30 @@ def explanation_figure(images, heatmaps, titles=None, alpha: float = 0.4, ncols:
         axes[row + 1, col].imshow(overlay(image, heatmap, alpha))
     fig.tight_layout()
     return fig
+
+
+def case_figure(cases: dict, alpha: float = 0.4):
+    """One row per case (e.g. "fake, wrong"): each crop beside its Grad-CAM overlay.
+
+    ``cases`` maps a row label to ``(images, heatmaps, titles)``; a case with no crops keeps
+    its row, marked "none", so that an empty category is visible rather than silently dropped.
+    """
+    import matplotlib.pyplot as plt
+
+    if not cases:
+        raise ValueError("no cases to show")
+    per_row = max(max(len(images) for images, _, _ in cases.values()), 1)
+    fig, axes = plt.subplots(len(cases), 2 * per_row, figsize=(1.5 * 2 * per_row, 1.75 * len(cases)), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for row, (label, (images, heatmaps, titles)) in enumerate(cases.items()):
+        axes[row, 0].text(-0.1, 0.5, label, transform=axes[row, 0].transAxes, rotation=90,
+                          ha="right", va="center", fontsize=9)
+        if len(images) == 0:
+            axes[row, 0].text(0.5, 0.5, "none", ha="center", va="center", fontsize=9)
+        for k, (image, heatmap, title) in enumerate(zip(images, heatmaps, titles, strict=True)):
+            axes[row, 2 * k].imshow(np.clip(image, 0, 1))
+            axes[row, 2 * k].set_title(str(title).replace("_", " "), fontsize=7)
+            axes[row, 2 * k + 1].imshow(overlay(image, heatmap, alpha))
+    fig.tight_layout()
+    return fig

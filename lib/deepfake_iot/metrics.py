@@ -363,3 +363,21 @@ def per_method_auc(frame_df: pd.DataFrame, scores) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows, columns=["split", "method", "n_fake", "n_real", "roc_auc"])
+
+
+def degradation_rows(curve: dict, degraded_sets: dict, threshold: float, clean: dict) -> list[dict]:
+    """Robustness rows of one model: AUC and macro F1 at every ``(degradation, level)``.
+
+    ``curve`` maps ``(degradation, level)`` to scores, ``degraded_sets`` maps the same keys to
+    ``(labels, images)``; ``clean`` (with ``model``, ``variant``, ``auc``, ``f1_macro``) gives
+    level 0 of every degradation, the clean test split.
+    """
+    rows = []
+    for (name, level), scores in curve.items():
+        m = frame_metrics(degraded_sets[(name, level)][0], scores, threshold)
+        rows.append({"model": clean["model"], "variant": clean["variant"], "degradation": name,
+                     "level": int(level), "auc": m["roc_auc"], "f1_macro": m["f1_macro"]})
+    for name in dict.fromkeys(name for name, _ in curve):
+        rows.append({"model": clean["model"], "variant": clean["variant"], "degradation": name,
+                     "level": 0, "auc": float(clean["auc"]), "f1_macro": float(clean["f1_macro"])})
+    return rows

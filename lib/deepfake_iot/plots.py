@@ -170,3 +170,22 @@ def latency_vs_auc_figure(df: pd.DataFrame, figsize=(5.2, 4.0), log_latency: boo
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig
+
+
+def gallery_figure(images, titles, ncols: int = 8, tile: float = 1.35):
+    """Crops in a grid, each with its own title (e.g. method and score); empty tiles blank."""
+    images = np.asarray(images)
+    if len(images) == 0:
+        raise ValueError("gallery_figure got no images")
+    if len(titles) != len(images):
+        raise ValueError(f"{len(images)} images but {len(titles)} titles")
+    ncols = max(1, min(ncols, len(images)))
+    nrows = int(np.ceil(len(images) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(tile * ncols, (tile + 0.3) * nrows), squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if index < len(images):
+            ax.imshow(np.clip(images[index], 0, 1))
+            ax.set_title(pretty(titles[index]), fontsize=7)
+    fig.tight_layout(pad=0.3)
+    return fig

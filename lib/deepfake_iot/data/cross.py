@@ -1,0 +1,73 @@
+"""A second dataset for cross-dataset testing: models trained on the main dataset meet it in
+notebook 05 with no retraining and thresholds from the main validation split.
+
+Two sources: ``synthetic`` renders a shifted copy of the embedded benchmark (identities never
+seen, weaker manipulation traces, heavier JPEG), and any real layout of ``data.layouts``
+(Celeb-DF v2 with its official test list, for instance) is indexed and cropped like notebook 01
+does for the main dataset. Every row of the returned manifest is in the ``test`` split.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from deepfake_iot.data import synthetic
+
+# Far from the main run's seed, so that no identity of the main benchmark is rendered again.
+SEED_OFFSET = 104729
+
+
+def build_cross_set(
+    name: str,
+    root: Path | None,
+    crops_dir: Path,
+    *,
+    seed: int,
+    crop_size: int,
+    frames_per_video: int,
+    frame_size: int,
+    families: list[str],
+    n_identities: int,
+    strength: float,
+    jpeg_quality: tuple[int, int],
+    detector: str = "haar",
+    detector_model: str | None = None,
+    enlarge: float = 1.3,
+    workers: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Crops of the cross-dataset test set under ``crops_dir`` and the files skipped.
+
+    Paths in the returned manifest are relative to ``crops_dir``. For a real layout the
+    official test split is used when the layout defines one (e.g. Celeb-DF's test list),
+    otherwise every indexed item.
+    """
+    if name == "synthetic":
+        crops = synthetic.generate_synthetic_benchmark(
+            crops_dir, seed=seed + SEED_OFFSET, n_identities=n_identities,
+            frames_per_video=frames_per_video, frame_size=frame_size, crop_size=crop_size,
+            families=families, strength=strength, jpeg_quality=tuple(jpeg_quality), workers=workers,
+        )
+        skipped = pd.DataFrame(columns=["source_path", "frame_index", "reason"])
+    else:
+        from deepfake_iot.data.extract import extract_face_crops
+        from deepfake_iot.data.layouts import index_dataset
+
+        if root is None or not Path(root).is_dir():
+            raise FileNotFoundError(
+                f"cross_dataset '{name}' needs cross_dataset_root pointing at its folder; got '{root}'"
+            )
+        items = index_dataset(name, root)
+        if (items["split"] == "test").any():
+            items = items[items["split"] == "test"]
+        crops, skipped = extract_face_crops(
+            items, crops_dir, frames_per_video=frames_per_video, crop_size=crop_size,
+            detector=detector, detector_model=detector_model, enlarge=enlarge, workers=workers,
+        )
+    if crops.empty or crops["label"].nunique() < 2:
+        raise ValueError(
+            f"cross_dataset '{name}' gave {len(crops)} crops with labels "
+            f"{sorted(crops['label'].unique()) if len(crops) else []}: both real and fake are needed"
+        )
+    return crops.assign(split="test"), skipped
