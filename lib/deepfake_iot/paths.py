@@ -65,11 +65,17 @@ def atomic_path(target: Path | str, suffix: str | None = None):
 
 
 def atomic_write_bytes(target: Path | str, data: bytes) -> Path:
-    with atomic_path(target) as tmp:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+    """Write ``data`` to ``target`` atomically; a failure (a full disk, a read-only folder)
+    raises ``OSError`` naming ``target`` and leaves an earlier ``target`` untouched."""
+    try:
+        with atomic_path(target) as tmp:
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise OSError(error.errno, f"cannot write {target}: {reason}") from error
     return Path(target)
 
 

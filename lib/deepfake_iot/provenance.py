@@ -33,6 +33,21 @@ def git_state(root: Path | None = None) -> tuple[str, bool]:
     return commit, bool(status.strip())
 
 
+def portable_profile(profile: str, root: Path | None = None) -> str:
+    """The profile as it may appear in generated files: a name stays a name, a path to a
+    ``.yaml`` becomes relative to the project root, or its bare file name when it lies outside;
+    never an absolute path that would leak a user name or a machine's layout into the paper."""
+    if not (profile.endswith((".yaml", ".yml")) or "/" in profile or "\\" in profile):
+        return profile
+    path = Path(profile.replace("\\", "/"))
+    if not path.is_absolute():
+        return path.as_posix()
+    try:
+        return path.resolve().relative_to((root or project_root()).resolve()).as_posix()
+    except ValueError:
+        return path.name
+
+
 @dataclass(frozen=True)
 class Stamp:
     notebook: str
@@ -44,6 +59,7 @@ class Stamp:
 
     @classmethod
     def now(cls, notebook: str, profile: str, params_hash: str) -> Stamp:
+        profile = portable_profile(profile)
         commit, dirty = git_state()
         time = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
         return cls(notebook, profile, params_hash, commit, dirty, time)
