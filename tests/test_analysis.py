@@ -1,0 +1,151 @@
+"""Generalisation studies and error analysis: hand-made cases with known answers."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepfake_iot import analysis, evaluate, metrics
+
+
+def toy_manifest():
+    """Two real and two fake methods' videos in each split, two crops per video."""
+    rows = []
+    for split in ("train", "val", "test"):
+        for method, label in (("real", 0), ("swap", 1), ("blend", 1), ("real", 0)):
+            for video in range(2):
+                vid = f"{split}_{method}_{video}_{len(rows)}"
+                for frame in range(2):
+                    rows.append({"path": f"{vid}/{frame}.png", "label": label, "method": method,
+                                 "video_id": vid, "split": split, "frame_index": frame})
+    return pd.DataFrame(rows)
+
+
+def test_leave_out_method_drops_train_and_val_fakes_only():
+    manifest = toy_manifest()
+    kept = analysis.leave_out_method(manifest, "swap")
+    assert not ((kept["method"] == "swap") & kept["split"].isin(["train", "val"])).any()
+    assert (kept[kept["split"] == "test"]["method"] == "swap").sum() == (manifest[manifest["split"] == "test"]["method"] == "swap").sum()
+    assert len(manifest) - len(kept) == 2 * 2 * 2  # two splits x two videos x two frames
+
+
+def test_leave_out_unknown_or_only_method_is_refused():
+    manifest = toy_manifest()
+    with pytest.raises(ValueError, match="'nope' is not a fake method"):
+        analysis.leave_out_method(manifest, "nope")
+    single = manifest[manifest["method"] != "blend"]
+    with pytest.raises(ValueError, match="without both classes"):
+        analysis.leave_out_method(single, "swap")
+
+
+def test_training_plan_changes_one_thing_per_extra_run():
+    plan = analysis.training_plan(
+        ["light_cnn", "meso4"], 10, 2, 1, manifest=toy_manifest(), crop_size=96,
+        light_options={"width": 1.0, "depth": (1, 2, 2, 1), "expansion": 4, "dropout": 0.2},
+        ablation_no_degradation=True, cross_manipulation=True,
+        sweep_widths=[0.5], sweep_depths=[[1, 1, 1, 1]], sweep_input_sizes=[64],
+    )
+    names = [p["name"] for p in plan]
+    assert names[:3] == ["light_cnn", "light_cnn", "meso4"]
+    assert [p["seed"] for p in plan[:3]] == [10, 11, 10]
+    extra = {p["name"]: p for p in plan[3:]}
+    assert set(extra) == {"light_cnn_nodeg", "light_cnn_lofo_swap", "light_cnn_lofo_blend",
+                          "light_cnn_w0.5", "light_cnn_d1x1x1x1", "light_cnn_i64"}
+    assert all(p["seed"] == 10 and p["architecture"] == "light_cnn" for p in extra.values())
+    assert extra["light_cnn_nodeg"]["degradation"] is False
+    assert extra["light_cnn_lofo_blend"]["held_out"] == "blend"
+    assert extra["light_cnn_w0.5"]["options"]["width"] == 0.5 and extra["light_cnn_w0.5"]["input_size"] == 96
+    assert extra["light_cnn_d1x1x1x1"]["options"]["depth"] == (1, 1, 1, 1)
+    assert extra["light_cnn_i64"]["input_size"] == 64 and extra["light_cnn_i64"]["options"]["width"] == 1.0
+
+
+def test_training_plan_refuses_upsampled_sweep_and_skips_single_method_lofo():
+    options = {"width": 1.0, "depth": (1, 2, 2, 1)}
+    with pytest.raises(ValueError, match="larger than the crops"):
+        analysis.training_plan(["light_cnn"], 1, 1, 1, manifest=toy_manifest(), crop_size=48, light_options=options,
+                               ablation_no_degradation=False, cross_manipulation=False,
+                               sweep_widths=[], sweep_depths=[], sweep_input_sizes=[64])
+    single = toy_manifest().query("method != 'blend'")
+    plan = analysis.training_plan(["light_cnn"], 1, 1, 1, manifest=single, crop_size=48, light_options=options,
+                                  ablation_no_degradation=False, cross_manipulation=True,
+                                  sweep_widths=[], sweep_depths=[], sweep_input_sizes=[])
+    assert [p["name"] for p in plan] == ["light_cnn"]
+
+
+def test_cross_manipulation_table_by_hand():
+    test = toy_manifest().query("split == 'test'").reset_index(drop=True)
+    labels, methods = test["label"].to_numpy(), test["method"].to_numpy()
+    # the model without "swap" ranks blend fakes above reals but swap fakes below them
+    held_out = np.where(methods == "blend", 0.9, np.where(methods == "swap", 0.1, 0.5))
+    reference = labels * 0.8 + 0.1  # perfect on both methods
+    table = analysis.cross_manipulation_table(test, {"swap": held_out}, reference)
+    row = table.iloc[0]
+    assert row["held out"] == "swap"
+    assert row["unseen AUC"] == 0.0 and row["seen AUC"] == 1.0 and row["all-methods AUC"] == 1.0
+    assert row["gap"] == 1.0
+
+
+def test_errors_and_hardest_mistakes():
+    frame = pd.DataFrame({"label": [0, 0, 0, 1, 1, 1], "method": ["real"] * 3 + ["swap"] * 3})
+    scores = np.array([0.1, 0.7, 0.95, 0.9, 0.3, 0.05])
+    errors = analysis.errors_by_method(frame, scores, 0.5).set_index("method")
+    assert errors.loc["real", "errors"] == 2 and errors.loc["swap", "errors"] == 2
+    assert errors.loc["real", "error rate"] == pytest.approx(2 / 3)
+    hardest = analysis.hardest_errors(frame, scores, 0.5, 3)
+    # most confident first, alternating false alarm / missed fake
+    assert hardest["index"].tolist() == [2, 5, 1]
+    assert hardest["kind"].tolist() == ["false alarm", "missed fake", "false alarm"]
+    assert analysis.hardest_errors(frame, frame["label"].to_numpy() * 1.0, 0.5, 3).empty
+
+
+def test_explanation_cases_are_right_and_wrong_as_labelled():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 200)
+    scores = rng.random(200)
+    cases = analysis.explanation_cases(labels, scores, 0.5, 3, seed=1)
+    assert list(cases) == list(analysis.EXPLANATION_CASES)
+    for case, picked in cases.items():
+        assert len(picked) == 3
+        assert (labels[picked] == (1 if case.startswith("fake") else 0)).all()
+        right = (scores[picked] >= 0.5) == (labels[picked] == 1)
+        assert right.all() if case.endswith("right") else (~right).all()
+    again = analysis.explanation_cases(labels, scores, 0.5, 3, seed=1)
+    assert all((again[c] == cases[c]).all() for c in cases)
+
+
+def test_degradation_rows_include_clean_level_zero():
+    labels = np.array([0, 1, 0, 1])
+    sets = {("jpeg", 1): (labels, None), ("jpeg", 3): (labels, None)}
+    curve = {("jpeg", 1): np.array([0.1, 0.9, 0.2, 0.8]), ("jpeg", 3): np.array([0.9, 0.1, 0.8, 0.2])}
+    rows = pd.DataFrame(metrics.degradation_rows(curve, sets, 0.5, {"model": "m", "variant": "v", "auc": 0.7, "f1_macro": 0.6}))
+    by_level = rows.set_index("level")["auc"]
+    assert by_level[0] == 0.7 and by_level[1] == 1.0 and by_level[3] == 0.0
+
+
+def test_generalization_macros_say_when_a_study_did_not_run():
+    empty = pd.DataFrame()
+    macros = analysis.generalization_macros(empty, empty, empty)
+    assert "not measured" in macros["AblationVerdict"]
+    assert "did not train" in macros["LofoSentence"] and "no second dataset" in macros["CrossSentence"]
+    ablation = pd.DataFrame({"training": ["with degradations", "without degradations"], "clean AUC": [0.9, 0.91],
+                             "degraded AUC mean": [0.8, 0.7], "degraded AUC worst": [0.6, 0.5]})
+    cross = pd.DataFrame({"model": ["light_cnn"], "variant": ["int8_ptq"], "test AUC": [0.9], "cross AUC": [0.7],
+                          "CI low": [0.6], "CI high": [0.8]})
+    macros = analysis.generalization_macros(ablation, empty, cross)
+    assert macros["AblationVerdict"] == "helps" and macros["AblationGain"] == pytest.approx(0.1)
+    assert macros["CrossDropInt"] == pytest.approx(0.2) and "0.700 [0.600, 0.800]" in macros["CrossSentence"]
+
+
+def test_test_labels_cannot_move_the_threshold():
+    """The threshold comes from validation: shuffling or flipping the test labels leaves it alone."""
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"video_id": np.repeat([f"v{i}" for i in range(40)], 3),
+                          "label": np.repeat(np.arange(40) % 2, 3)})
+    test_scores = 0.3 * frame["label"].to_numpy() + 0.7 * rng.random(len(frame))
+    val_labels = rng.integers(0, 2, 300)
+    val_scores = 0.4 * val_labels + 0.6 * rng.random(300)
+    common = dict(threshold_rule="youden", aggregation="mean", bootstrap_samples=50, seed=0)
+    original = evaluate.test_report(frame, test_scores, val_labels, val_scores, **common)
+    flipped = frame.assign(label=1 - frame["label"])
+    changed = evaluate.test_report(flipped, test_scores, val_labels, val_scores, **common)
+    assert changed["threshold"] == original["threshold"] == metrics.choose_thresholds(val_labels, val_scores)["youden"]
+    assert changed["auc"] == pytest.approx(1 - original["auc"])
