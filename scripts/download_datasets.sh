@@ -82,7 +82,8 @@ kaggle_real_fake() {
 == Kaggle "deepfake and real images" (manjilkarki) ============================
 Download:  https://www.kaggle.com/datasets/manjilkarki/deepfake-and-real-images
            With the Kaggle CLI (pip install kaggle; API token in ~/.kaggle/kaggle.json):
-             kaggle datasets download -d manjilkarki/deepfake-and-real-images -p data/raw/deepfake-and-real-images --unzip
+             kaggle datasets download -d manjilkarki/deepfake-and-real-images -p data/raw
+             python -m deepfake_iot.data.archive data/raw/deepfake-and-real-images.zip data/raw/deepfake-and-real-images
 Licence:   see the licence shown on the dataset page; check it allows your use.
 Layout:    data/raw/deepfake-and-real-images/
              Dataset/{Train,Validation,Test}/{Real,Fake}/*.jpg
@@ -96,7 +97,8 @@ kaggle_140k() {
 == Kaggle "140k Real and Fake Faces" (xhlulu) =================================
 Download:  https://www.kaggle.com/datasets/xhlulu/140k-real-and-fake-faces
            With the Kaggle CLI (pip install kaggle; API token in ~/.kaggle/kaggle.json):
-             kaggle datasets download -d xhlulu/140k-real-and-fake-faces -p data/raw/140k-real-and-fake-faces --unzip
+             kaggle datasets download -d xhlulu/140k-real-and-fake-faces -p data/raw
+             python -m deepfake_iot.data.archive data/raw/140k-real-and-fake-faces.zip data/raw/140k-real-and-fake-faces
 Licence:   see the dataset page; the real faces come from FFHQ (NVIDIA, CC BY-NC-SA 4.0),
            the fakes are StyleGAN images.
 Layout:    data/raw/140k-real-and-fake-faces/
@@ -128,6 +130,8 @@ main() {
         echo
     done
     echo "Unpack into the folder shown (the dataset_root of its profile); nothing was downloaded."
+    echo "Unpack archives with: python -m deepfake_iot.data.archive ARCHIVE FOLDER"
+    echo "(zip or tar; it refuses members that would land outside FOLDER: '..', absolute paths, links)."
 }
 
 main "$@"

@@ -32,6 +32,8 @@ def _safe_load(path: Path) -> dict:
         data = yaml.safe_load(text)  # safe loading only: YAML never constructs Python objects
     except yaml.YAMLError as error:
         raise ParameterError(f"{path}: not valid YAML (safe loader): {error}") from error
+    except RecursionError as error:
+        raise ParameterError(f"{path}: nested too deeply to be a parameter file") from error
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -60,10 +60,11 @@ def _zip_members(archive: Path, opened: zipfile.ZipFile) -> list[_Member]:
     members = []
     for info in opened.infolist():
         relative = _relative_name(info.filename, archive)
-        mode = info.external_attr >> 16
-        if info.create_system == 3 and mode and stat.S_ISLNK(mode):  # 3: made on Unix
+        # Unix zips (create_system 3) keep the file type in the high bits; none means a file.
+        kind = stat.S_IFMT(info.external_attr >> 16) if info.create_system == 3 else 0
+        if kind == stat.S_IFLNK:
             raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is a symbolic link")
-        if info.create_system == 3 and mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
             raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is not a regular file")
         members.append(_Member(info.filename, relative, info.is_dir(), info.file_size, info))
     return members
