@@ -104,3 +104,10 @@ def remove_partials(folder: Path | str) -> int:
             path.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+def write_csv(frame, target: Path | str) -> Path:
+    """A pandas table to CSV, atomically: a reader never sees half a file."""
+    with atomic_path(target) as tmp:
+        frame.to_csv(tmp, index=False)
+    return Path(target)
