@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerate the paper: set up on first use, run notebooks/NN_*.ipynb with papermill, build
-# paper/main.pdf. Options: --profile NAME, --only NN, --from NN, --out DIR, --skip-paper,
-# --use-current-env, --help (see README.md).
+# paper/main.pdf, and export every executed notebook to build/html/ (index.html lists them).
+# Options: --profile NAME, --only NN, --from NN, --out DIR, --skip-paper, --only-paper,
+# --use-current-env, --lab (open JupyterLab on the project instead), --help (see README.md).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=scripts/setup_env.sh
@@ -11,7 +12,7 @@ args=("${DFIOT_ARGS[@]+"${DFIOT_ARGS[@]}"}")
 dfiot_python_env "$ROOT"
 case " ${args[*]:-} " in
     *" --help "* | *" -h "*) ;;
-    *" --skip-paper "*) ;;
+    *" --skip-paper "* | *" --lab "*) ;;
     *) dfiot_latex ;;
 esac
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"

@@ -107,8 +107,47 @@ def find_latex_engine() -> list[str] | None:
     return None
 
 
+def export_html(executed: Path, out: Path) -> str | None:
+    """The executed notebook as ``build/html/<name>.html``; a failed export is a warning only."""
+    from deepfake_iot.browse import export_notebook
+
+    try:
+        return export_notebook(executed, out / "build" / "html").name
+    except Exception as error:  # an export problem must never cost the run's results
+        print(f"  warning: no HTML page for {executed.name}: {error}", file=sys.stderr, flush=True)
+        return None
+
+
+def write_html_index(root: Path, out: Path) -> Path:
+    from deepfake_iot.browse import load_status, write_index
+
+    build = out / "build"
+    names = [nb.stem for nb in list_notebooks(root)]
+    return write_index(build / "html", names, load_status(build), out / "paper" / "main.pdf")
+
+
+def open_lab(root: Path, out: Path | None, extra: list[str]) -> int:
+    """JupyterLab on the project, with this environment's ``python3`` kernel (blocks until it stops)."""
+    env = dict(os.environ)
+    if out is not None:
+        env[OUT_ENV] = str(out.resolve())  # the kernels inherit it: notebooks write under OUT
+    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root}", *extra]
+    print(f"JupyterLab on {root} (kernel python3 of {sys.prefix}); stop it with Ctrl-C", flush=True)
+    try:
+        return subprocess.run(command, env=env).returncode
+    except KeyboardInterrupt:
+        return 0
+
+
 def build_paper(root: Path, out: Path) -> tuple[str, str]:
     """Build ``paper/main.pdf`` under the output root; ``(status, detail)``."""
+    from deepfake_iot.browse import load_status
+    from deepfake_iot.paperinfo import write_build_macros
+
+    try:
+        write_build_macros(out, root, load_status(out / "build"))
+    except (OSError, ValueError) as error:
+        return "failed", f"could not write paper/generated/build.tex: {error}"
     engine = find_latex_engine()
     if engine is None:
         return "skipped", (
@@ -141,7 +180,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="run_all.sh",
         description="Execute notebooks/NN_*.ipynb in order with papermill, then build paper/main.pdf.",
-        epilog="Executed notebooks (the run's log) go to OUT/build/executed/. Environment: "
+        epilog="Executed notebooks (the run's log) go to OUT/build/executed/, their HTML pages "
+        "to OUT/build/html/ (open index.html). Environment: "
         "DFIOT_USE_CURRENT_ENV=1 skips the .venv set-up; DFIOT_VERBOSE=1 streams notebook output.",
     )
     parser.add_argument(
@@ -160,12 +200,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only-paper", action="store_true", help="build the PDF from existing outputs only"
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--lab",
+        action="store_true",
+        help="open JupyterLab on the project with its kernel instead of running; "
+        "further options go to JupyterLab (e.g. --port 8899 --no-browser)",
+    )
+    args, extra = parser.parse_known_args(argv)
+    if extra and not args.lab:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.lab_args = extra
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     root = project_root()
+    if args.lab:
+        return open_lab(root, args.out, args.lab_args)
     out = (args.out or root).resolve()
     notebooks = list_notebooks(root)
     try:
@@ -182,8 +234,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ[PROFILE_ENV] = args.profile
     executed_dir = ensure_dir(out / "build" / "executed")
     print(f"profile {args.profile}: {len(chosen)} notebook(s), output under {out}", flush=True)
+    from deepfake_iot.browse import record_status
+
     rows, failed = [], None
     for notebook in chosen:
+        if failed:  # what follows a failure would read stale inputs: say it did not run
+            record_status(out / "build", notebook.stem, "not run", args.profile, None, None)
+            continue
         executed = executed_dir / notebook.name
         started = time.perf_counter()
         try:
@@ -194,8 +251,8 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - started
         rows.append((notebook.stem, status, seconds))
         print(f"  {notebook.stem:<24} {status:<6} {seconds:8.1f} s", flush=True)
-        if failed:
-            break
+        page = export_html(executed, out) if executed.is_file() else None
+        record_status(out / "build", notebook.stem, status.lower(), args.profile, seconds, page)
     paper = ("not built", "a notebook failed") if failed else ("skipped", "--skip-paper")
     if not failed and not args.skip_paper:
         started = time.perf_counter()
@@ -206,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, status, seconds in rows:
         print(f"  {name:<24} {status:<9} {seconds:8.1f}")
     print(f"  {'total':<24} {'':<9} {sum(r[2] for r in rows):8.1f}")
+    index = write_html_index(root, out)
+    print(f"\nbrowse the executed notebooks: {index}")
     lock.close()
     if failed:
         notebook, executed, error = failed
