@@ -132,6 +132,8 @@ def open_lab(root: Path, out: Path | None, extra: list[str]) -> int:
     if out is not None:
         env[OUT_ENV] = str(out.resolve())  # the kernels inherit it: notebooks write under OUT
     command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root}", *extra]
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in extra:
+        command.append("--allow-root")  # containers and Colab-like machines run as root
     print(f"JupyterLab on {root} (kernel python3 of {sys.prefix}); stop it with Ctrl-C", flush=True)
     try:
         return subprocess.run(command, env=env).returncode
