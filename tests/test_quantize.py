@@ -168,3 +168,55 @@ def test_bad_representative_sets_and_unquantizable_layers_are_named(trained):
     bad = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
     with pytest.raises(ValueError, match="(?s)rescaling.*Fix"):
         quantize.quantizable_copy(bad)
+
+
+def test_batched_and_single_invokes_give_the_same_scores(trained, converted):
+    _, _, (images, labels), _ = trained
+    for variant, content in converted.items():
+        single = quantize.evaluate_tflite(content, images, labels, 0.5, batch_size=1)
+        for batch in (7, 64, 256):  # a padded last chunk, one exact batch, a batch above N
+            batched = quantize.evaluate_tflite(content, images, labels, 0.5, batch_size=batch)
+            for key in ("auc", "accuracy", "f1", "score_mean", "score_std"):
+                assert batched[key] == pytest.approx(single[key], abs=1e-6), (variant, batch, key)
+        interpreter, _ = tflite_io.load_interpreter(content)
+        one = tflite_io.predict(interpreter, images, batch_size=1)
+        assert np.allclose(tflite_io.predict(interpreter, images, batch_size=9), one, atol=1e-6)
+        assert np.allclose(tflite_io.predict(interpreter, images, batch_size=1), one, atol=1e-6)
+
+
+class _FixedBatch:
+    """An interpreter whose input cannot be resized, as for a graph with its batch built in."""
+
+    def __init__(self, interpreter):
+        self._interpreter = interpreter
+
+    def __getattr__(self, name):
+        return getattr(self._interpreter, name)
+
+    def resize_tensor_input(self, index, shape, strict=False):
+        if shape[0] != 1:
+            raise RuntimeError("tensor 0 has a fixed batch of 1")
+        self._interpreter.resize_tensor_input(index, shape, strict=strict)
+
+
+def test_a_model_that_cannot_be_batched_falls_back_on_single_invokes(trained, converted):
+    _, _, (images, _), _ = trained
+    interpreter, _ = tflite_io.load_interpreter(converted["int8_ptq"])
+    single = tflite_io.predict(interpreter, images[:10])
+    with pytest.warns(RuntimeWarning, match="one invoke per image"):
+        batched = tflite_io.predict(_FixedBatch(interpreter), images[:10], batch_size=4)
+    assert np.array_equal(batched, single)
+
+
+def test_convert_variants_exports_once_and_matches_convert(trained, converted):
+    model, representative, (images, _), _ = trained
+    together = quantize.convert_variants(
+        model, ["float32", "dynamic_range", "int8_ptq"], representative
+    )
+    assert list(together) == ["float32", "dynamic_range", "int8_ptq"]
+    for variant, content in together.items():
+        ours, theirs = (
+            tflite_io.predict(tflite_io.load_interpreter(c)[0], images[:16])
+            for c in (content, converted[variant])
+        )
+        assert np.array_equal(ours, theirs), variant

@@ -11,10 +11,13 @@ import pandas as pd
 from deepfake_iot import metrics, tflite_io
 
 
-def tflite_scores(path: Path, images: np.ndarray, threads: int = 1) -> np.ndarray:
-    """P(fake) of every image from a ``.tflite`` file, one invoke per image as on a device."""
+def tflite_scores(
+    path: Path, images: np.ndarray, threads: int = 1, batch_size: int = tflite_io.EVAL_BATCH_SIZE
+) -> np.ndarray:
+    """P(fake) of every image from a ``.tflite`` file, ``batch_size`` images per invoke
+    (``tflite_io.predict``: the scores do not depend on it)."""
     interpreter, _ = tflite_io.load_interpreter(path, num_threads=threads)
-    return tflite_io.predict(interpreter, images)
+    return tflite_io.predict(interpreter, images, batch_size=batch_size)
 
 
 def test_report(
