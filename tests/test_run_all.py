@@ -3,6 +3,7 @@
 import json
 import re
 import subprocess
+from html.parser import HTMLParser
 
 import pytest
 
@@ -59,7 +60,7 @@ def test_paper_references_only_generated_files_and_builds(smoke_run):
     log = (out / "paper" / "main.log").read_text(errors="replace")
     assert re.search(r"Output written on main\.pdf \((\d+) pages?", log), "no PDF pages written"
     assert (out / "paper" / "main.pdf").read_bytes().startswith(b"%PDF")
-    for warning in ("undefined", "Citation", "not found", "Missing"):
+    for warning in ("undefined", "Citation", "not found", "Missing", "no entry in figures"):
         bad = [line for line in log.splitlines() if "Warning" in line and warning in line]
         assert not bad, bad
 
@@ -109,6 +110,54 @@ def test_failing_notebook_stops_and_names_its_log(tmp_path):
     text = executed.read_text()
     assert "FileNotFoundError" in text and "missing" in text
     assert "paper (LaTeX)" not in result.stdout
+    # Nothing lost: the failed notebook's page shows its traceback, and the index says what ran.
+    html_dir = tmp_path / "out" / "build" / "html"
+    assert "FileNotFoundError" in (html_dir / "01_data_setup.html").read_text()
+    index = (html_dir / "index.html").read_text()
+    assert 'href="01_data_setup.html"' in index and "failed" in index and "not run" in index
+
+
+class Page(HTMLParser):
+    """The links and embedded images of one HTML page."""
+
+    def __init__(self):
+        super().__init__()
+        self.links, self.images = [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "a" and attrs.get("href"):
+            self.links.append(attrs["href"])
+        if tag == "img" and (attrs.get("src") or "").startswith("data:image/png;base64,"):
+            self.images.append(attrs["src"])
+
+
+def parse_page(path):
+    page = Page()
+    page.feed(path.read_text())
+    return page
+
+
+@pytest.mark.slow
+def test_every_notebook_can_be_read_in_a_browser_with_its_figures(smoke_run):
+    out, result = smoke_run
+    html_dir = out / "build" / "html"
+    assert str(html_dir / "index.html") in result.stdout
+    index = parse_page(html_dir / "index.html")
+    notebooks = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert [link for link in index.links if link.endswith(".html")] == [
+        f"{n}.html" for n in notebooks
+    ]
+    assert "../../paper/main.pdf" in index.links
+    text = (html_dir / "index.html").read_text()
+    assert text.count(">ok<") == len(notebooks) and "smoke" in text
+    manifest = json.loads((out / "figures" / "manifest.json").read_text())
+    for name in notebooks:
+        saved = sum(1 for entry in manifest.values() if entry["notebook"] == name)
+        page = parse_page(html_dir / f"{name}.html")
+        assert len(page.images) >= saved, (
+            f"{name}.html embeds {len(page.images)} of {saved} figures"
+        )
 
 
 def test_help_lists_the_options():
