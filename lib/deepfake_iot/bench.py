@@ -354,3 +354,76 @@ def load_device_results(folder: Path | str) -> pd.DataFrame:
                 )
             )
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def file_records(files, quantization_csv: Path | str | None = None) -> pd.DataFrame:
+    """One row per ``.tflite`` file: ``model`` (its folder), ``variant`` (its stem), ``group``
+    (``main`` or ``sweep``), ``val_auc`` and ``input_size``.
+
+    The validation AUC and group come from the quantization table of notebook 04 when it is
+    given and exists, else from each file's sidecar (which travels with the file to a device);
+    a file without either gets group ``main`` and no AUC.
+    """
+    rows = []
+    for path in map(Path, files):
+        sidecar_path = path.with_suffix(".json")
+        try:
+            sidecar = json.loads(sidecar_path.read_text()) if sidecar_path.is_file() else {}
+        except (OSError, json.JSONDecodeError):
+            sidecar = {}
+        rows.append(
+            {
+                "model": path.parent.name,
+                "variant": path.stem,
+                "group": sidecar.get("group", "main"),
+                "val_auc": sidecar.get("validation_auc", np.nan),
+                "input_size": sidecar.get("input_size", np.nan),
+            }
+        )
+    records = pd.DataFrame(rows, columns=["model", "variant", "group", "val_auc", "input_size"])
+    if quantization_csv is not None and Path(quantization_csv).is_file():
+        table = pd.read_csv(quantization_csv)
+        keep = [c for c in ("model", "variant", "group", "val_auc") if c in table]
+        merged = records.merge(
+            table[keep], on=["model", "variant"], how="left", suffixes=("", "_q")
+        )
+        for column in ("group", "val_auc"):
+            if f"{column}_q" in merged:
+                merged[column] = merged[f"{column}_q"].where(
+                    merged[f"{column}_q"].notna(), merged[column]
+                )
+        records = merged[records.columns]
+    return records
+
+
+def tradeoff(
+    latency: pd.DataFrame,
+    records: pd.DataFrame,
+    threads: int = 1,
+    reference: str = "mobilenet_v3_small",
+    int8_variant: str = "int8_ptq",
+) -> pd.DataFrame:
+    """Per model: int8 and float32 median latency at ``threads``, the int8 speed-up over float32,
+    the int8 latency as a multiple of ``reference``'s int8 latency, the int8 file's validation
+    AUC and size, sorted by int8 latency. ``latency`` holds ``benchmark_model`` rows with
+    ``model`` and ``variant``; ``records`` is ``file_records``'s frame."""
+    at = latency[latency["threads"] == threads]
+    int8 = at[at["variant"] == int8_variant].set_index("model")
+    fp32 = at[at["variant"] == "float32"].set_index("model")["median_ms"]
+    info = records[records["variant"] == int8_variant].set_index("model")
+    table = pd.DataFrame(
+        {
+            "int8_ms": int8["median_ms"],
+            "float32_ms": fp32.reindex(int8.index),
+            "int8_kb": int8["size_bytes"] / 1024,
+        }
+    )
+    table["int8_speedup"] = table["float32_ms"] / table["int8_ms"]
+    ref = table["int8_ms"].get(reference, np.nan)
+    table["vs_reference"] = table["int8_ms"] / ref
+    table["val_auc"] = info["val_auc"].reindex(table.index)
+    table["group"] = info["group"].reindex(table.index).fillna("main")
+    table["input_size"] = info["input_size"].reindex(table.index)
+    columns = ["group", "input_size", "int8_ms", "float32_ms", "int8_speedup", "vs_reference"]
+    table = table[[*columns, "val_auc", "int8_kb"]].rename_axis("model").reset_index()
+    return table.sort_values("int8_ms", ignore_index=True)

@@ -294,6 +294,74 @@ def evaluate_tflite(
     return result
 
 
+def export_and_verify(
+    name: str,
+    model: keras.Model,
+    variants: Iterable[str],
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    representative,
+    tflite_dir: Path | str,
+    out_root: Path | str,
+    sidecar: dict,
+    group: str = "main",
+    qat_model: keras.Model | None = None,
+    per_channel: bool = True,
+    auc_tolerance: float = 0.05,
+    min_score_std: float = 0.01,
+) -> list[dict]:
+    """Convert ``model`` to ``variants`` (and ``qat_model`` to ``int8_qat``), evaluate every file
+    through the interpreter on ``images``, write ``tflite_dir/<name>/<variant>.tflite`` with its
+    sidecar, and return one row per file for the quantization table.
+
+    Every variant gets the threshold chosen for the float model on these (validation) images;
+    ``sidecar`` adds what the caller knows (source folder, seed); ``group`` (``main`` for the
+    compared models, ``sweep`` for the light CNN's variants) lands in the row and the sidecar.
+    """
+    float_scores = model.predict(images, batch_size=256, verbose=0).ravel()
+    threshold = choose_threshold(labels, float_scores)
+    float_auc = _auc(np.asarray(labels).astype(int), float_scores)
+    contents = convert_variants(model, variants, representative, per_channel=per_channel)
+    if qat_model is not None:
+        contents["int8_qat"] = convert(qat_model, "int8_qat", representative, per_channel)
+    rows = []
+    for variant, content in contents.items():
+        metrics = evaluate_tflite(content, images, labels, threshold, float_scores=float_scores)
+        flags = collapse_check(metrics, float_auc, auc_tolerance, min_score_std)
+        path = Path(tflite_dir) / name / f"{variant}.tflite"
+        record = write_variant(
+            content,
+            path,
+            {
+                **sidecar,
+                "variant": variant,
+                "threshold": threshold,
+                "source_model": name,
+                "group": group,
+                "per_channel": per_channel,
+                "validation_auc": metrics["auc"],
+            },
+        )
+        rows.append(
+            {
+                "model": name,
+                "variant": variant,
+                "group": group,
+                "input_size": record["input_size"],
+                "size_kb": len(content) / 1024,
+                "val_auc": metrics["auc"],
+                "accuracy": metrics["accuracy"],
+                "f1": metrics["f1"],
+                "agreement": metrics["agreement"],
+                "mean_abs_diff": metrics["mean_abs_diff"],
+                "flag": "; ".join(flags) or "ok",
+                "path": str(path.relative_to(out_root)),
+            }
+        )
+    return rows
+
+
 def collapse_check(
     metrics: dict, float_auc: float, auc_tolerance: float, min_score_std: float
 ) -> list[str]:
