@@ -1,0 +1,65 @@
+"""The performance targets the paper claims or disclaims, checked from measured numbers.
+
+Pandas only (no TensorFlow, no scikit-learn): notebook 06 checks them on the device from its own
+latency and the test metrics that notebook 05 wrote. A target whose inputs are missing (a model
+not trained in this profile) is listed as "not measured", never as met.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+LIGHT = "light_cnn"
+EFFICIENT_BASELINES = {"mobilenet_v3_small": "MobileNetV3-Small", "mobilenet_v2_035": "MobileNetV2-0.35",
+                       "efficientnet_b0": "EfficientNet-B0"}
+SIZE_LIMIT_KB = 512.0
+
+
+def _value(frame: pd.DataFrame, model: str, variant: str, column: str) -> float:
+    match = frame[(frame["model"] == model) & (frame["variant"] == variant)]
+    return float(match[column].iloc[0]) if len(match) and column in match else math.nan
+
+
+def _row(target: str, light: float, reference: float, met, detail: str = "") -> dict:
+    if isinstance(met, float) and math.isnan(met) or any(math.isnan(v) for v in (light, reference) if isinstance(v, float)):
+        verdict = "not measured"
+    else:
+        verdict = "met" if met else "missed"
+    return {"target": target, "light CNN": light, "reference": reference, "verdict": verdict + (f" ({detail})" if detail else "")}
+
+
+def performance_targets(latency_ms: pd.DataFrame, test_metrics: pd.DataFrame | None, int8_kb: float) -> pd.DataFrame:
+    """One row per target: the light CNN's number, the number it is held against, the verdict.
+
+    ``latency_ms``: one-thread medians (``model, variant, median_ms``) measured side by side;
+    ``test_metrics``: notebook 05's ``model, variant, auc, auc_low, auc_high`` (or None);
+    ``int8_kb``: size of the light CNN's int8 file.
+    """
+    ms = lambda m, v="int8_ptq": _value(latency_ms, m, v, "median_ms")  # noqa: E731
+    metrics = test_metrics if test_metrics is not None else pd.DataFrame(columns=["model", "variant", "auc", "auc_low", "auc_high"])
+    auc = lambda m, column="auc": _value(metrics, m, "int8_ptq", column)  # noqa: E731
+    light_ms, light_auc = ms(LIGHT), auc(LIGHT)
+    rows = [_row("int8 latency / MobileNetV3-Small's, at most 0.5", light_ms / ms("mobilenet_v3_small"), 0.5,
+                 light_ms / ms("mobilenet_v3_small") <= 0.5)]
+    for name, label in EFFICIENT_BASELINES.items():
+        rows.append(_row(f"int8 faster than {label} (ms)", light_ms, ms(name), light_ms < ms(name)))
+        inside = auc(LIGHT, "auc_high") >= auc(name)
+        rows.append(_row(f"test AUC at least {label}'s", light_auc, auc(name), light_auc >= auc(name),
+                         "" if light_auc >= auc(name) or math.isnan(light_auc) else ("within the interval" if inside else "beyond the interval")))
+    rows.append(_row("test AUC above Meso-4's beyond the interval (low vs high end)", auc(LIGHT, "auc_low"), auc("meso4", "auc_high"),
+                     auc(LIGHT, "auc_low") > auc("meso4", "auc_high")))
+    rows.append(_row("int8 latency / Meso-4's, at most 1.5", light_ms / ms("meso4"), 1.5, light_ms / ms("meso4") <= 1.5))
+    rows.append(_row("int8 file size, KB, under 512", float(int8_kb), SIZE_LIMIT_KB, int8_kb < SIZE_LIMIT_KB))
+    speedup = ms(LIGHT, "float32") / light_ms
+    rows.append(_row("float32 / int8 latency, at least 2", speedup, 2.0, speedup >= 2.0))
+    return pd.DataFrame(rows)
+
+
+def target_macros(table: pd.DataFrame) -> dict:
+    """Counts and the list of missed targets, for the paper's text."""
+    measured = table[~table["verdict"].str.startswith("not measured")]
+    missed = measured[measured["verdict"].str.startswith("missed")]
+    return {"NumTargets": len(measured), "NumTargetsMet": len(measured) - len(missed),
+            "TargetsMissed": "; ".join(missed["target"]) if len(missed) else "none"}

@@ -1,0 +1,44 @@
+"""Performance targets: verdicts from hand-made numbers (deepfake_iot.targets)."""
+
+import pandas as pd
+
+from deepfake_iot.targets import performance_targets, target_macros
+
+
+def latency(**ms):
+    rows = [{"model": m, "variant": "int8_ptq", "median_ms": v} for m, v in ms.items()]
+    return pd.DataFrame(rows + [{"model": "light_cnn", "variant": "float32", "median_ms": 0.3}])
+
+
+def metrics(**aucs):
+    return pd.DataFrame([{"model": m, "variant": "int8_ptq", "auc": a, "auc_low": a - 0.05, "auc_high": a + 0.05}
+                         for m, a in aucs.items()])
+
+
+def test_every_target_met():
+    table = performance_targets(
+        latency(light_cnn=0.1, mobilenet_v3_small=0.6, mobilenet_v2_035=0.3, efficientnet_b0=1.2, meso4=0.4),
+        metrics(light_cnn=0.9, mobilenet_v3_small=0.85, mobilenet_v2_035=0.7, efficientnet_b0=0.8, meso4=0.6), 100.0)
+    assert set(table["verdict"]) == {"met"}
+    assert target_macros(table) == {"NumTargets": 11, "NumTargetsMet": 11, "TargetsMissed": "none"}
+
+
+def test_misses_are_named_and_missing_models_not_counted():
+    table = performance_targets(latency(light_cnn=0.2, meso4=0.1), metrics(light_cnn=0.7, meso4=0.68), 600.0)
+    verdicts = dict(zip(table["target"], table["verdict"], strict=True))
+    assert verdicts["int8 latency / MobileNetV3-Small's, at most 0.5"] == "not measured"
+    assert verdicts["test AUC above Meso-4's beyond the interval (low vs high end)"] == "missed"
+    assert verdicts["int8 latency / Meso-4's, at most 1.5"] == "missed"
+    assert verdicts["float32 / int8 latency, at least 2"] == "missed"
+    assert verdicts["int8 file size, KB, under 512"] == "missed"
+    macros = target_macros(table)
+    assert macros["NumTargets"] == 4 and macros["NumTargetsMet"] == 0
+    assert "Meso-4" in macros["TargetsMissed"]
+
+
+def test_auc_short_of_a_baseline_says_whether_inside_the_interval():
+    table = performance_targets(latency(light_cnn=0.1, mobilenet_v3_small=0.6),
+                                metrics(light_cnn=0.80, mobilenet_v3_small=0.82), 100.0)
+    row = table[table["target"] == "test AUC at least MobileNetV3-Small's"].iloc[0]
+    assert row["verdict"] == "missed (within the interval)"
+    assert performance_targets(latency(light_cnn=0.1), None, 100.0)["verdict"].str.startswith("not measured").sum() == 9  # size and speed-up are still measured
