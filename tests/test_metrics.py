@@ -235,3 +235,16 @@ def test_per_method_auc_against_reals_of_the_same_split():
     assert test.loc["a", "n_real"] == 2
     val = table[table["split"] == "val"].set_index("method")
     assert val.loc["a", "roc_auc"] == 0.0
+
+
+def test_paired_auc_difference_is_paired_and_matches_the_point_values():
+    frame, scores = toy_frames(60, 4, seed=1, separation=0.4)
+    labels = frame["label"].to_numpy()
+    better, worse = scores, 0.5 * scores + 0.5 * np.random.default_rng(9).random(len(scores))
+    diff, low, high = metrics.paired_auc_difference(frame, better, worse, n=300, seed=0)
+    assert diff == pytest.approx(roc_auc_score(labels, better) - roc_auc_score(labels, worse))
+    assert 0 < low < diff < high
+    same = metrics.paired_auc_difference(frame, better, better, n=100, seed=0)
+    assert same == (0.0, 0.0, 0.0)  # identical models differ by zero in every paired resample
+    with pytest.raises(ValueError, match="one score per row"):
+        metrics.paired_auc_difference(frame, better[:-1], worse)

@@ -40,5 +40,15 @@ def test_auc_short_of_a_baseline_says_whether_inside_the_interval():
     table = performance_targets(latency(light_cnn=0.1, mobilenet_v3_small=0.6),
                                 metrics(light_cnn=0.80, mobilenet_v3_small=0.82), 100.0)
     row = table[table["target"] == "test AUC at least MobileNetV3-Small's"].iloc[0]
-    assert row["verdict"] == "missed (within the interval)"
+    assert row["verdict"] == "missed (the difference is within its interval)"
     assert performance_targets(latency(light_cnn=0.1), None, 100.0)["verdict"].str.startswith("not measured").sum() == 9  # size and speed-up are still measured
+
+
+def test_paired_differences_decide_the_accuracy_targets():
+    differences = pd.DataFrame({"baseline": ["meso4", "mobilenet_v3_small"], "AUC difference": [0.25, -0.02],
+                                "CI low": [0.1, -0.08], "CI high": [0.4, 0.03]})
+    table = performance_targets(latency(light_cnn=0.1, mobilenet_v3_small=0.6, meso4=0.4),
+                                metrics(light_cnn=0.80, mobilenet_v3_small=0.82, meso4=0.6), 100.0, differences)
+    verdicts = dict(zip(table["target"], table["verdict"], strict=True))
+    assert verdicts["test AUC above Meso-4's: paired difference, its interval above zero"] == "met (interval 0.100 to 0.400)"
+    assert verdicts["test AUC at least MobileNetV3-Small's"] == "missed (the difference is within its interval)"

@@ -381,3 +381,21 @@ def degradation_rows(curve: dict, degraded_sets: dict, threshold: float, clean: 
         rows.append({"model": clean["model"], "variant": clean["variant"], "degradation": name,
                      "level": 0, "auc": float(clean["auc"]), "f1_macro": float(clean["f1_macro"])})
     return rows
+
+
+def paired_auc_difference(frame_df: pd.DataFrame, scores_a, scores_b, n: int = 1000, seed: int = 0,
+                          alpha: float = 0.05) -> tuple[float, float, float]:
+    """``(AUC(a) - AUC(b), low, high)`` over the same video resamples for both models.
+
+    Pairing is what makes the interval of a difference honest: two models scored on one test
+    split are compared on the same drawn videos, not through their two separate intervals.
+    """
+    a, b = np.asarray(scores_a, dtype=float), np.asarray(scores_b, dtype=float)
+    if a.shape != b.shape or a.shape != (len(frame_df),):
+        raise ValueError(f"both score arrays must have one score per row ({len(frame_df)}), got {a.shape} and {b.shape}")
+
+    def difference(labels, rows):
+        rows = rows.astype(int)
+        return skm.roc_auc_score(labels, a[rows]) - skm.roc_auc_score(labels, b[rows])
+
+    return bootstrap_ci(frame_df, np.arange(len(frame_df), dtype=float), difference, n=n, seed=seed, alpha=alpha)

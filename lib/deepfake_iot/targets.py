@@ -30,12 +30,26 @@ def _row(target: str, light: float, reference: float, met, detail: str = "") -> 
     return {"target": target, "light CNN": light, "reference": reference, "verdict": verdict + (f" ({detail})" if detail else "")}
 
 
-def performance_targets(latency_ms: pd.DataFrame, test_metrics: pd.DataFrame | None, int8_kb: float) -> pd.DataFrame:
+def _difference(differences: pd.DataFrame | None, baseline: str) -> tuple[float, float, float]:
+    if differences is None or "baseline" not in differences:
+        return math.nan, math.nan, math.nan
+    match = differences[differences["baseline"] == baseline]
+    if match.empty:
+        return math.nan, math.nan, math.nan
+    row = match.iloc[0]
+    return float(row["AUC difference"]), float(row["CI low"]), float(row["CI high"])
+
+
+def performance_targets(latency_ms: pd.DataFrame, test_metrics: pd.DataFrame | None, int8_kb: float,
+                        differences: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per target: the light CNN's number, the number it is held against, the verdict.
 
     ``latency_ms``: one-thread medians (``model, variant, median_ms``) measured side by side;
     ``test_metrics``: notebook 05's ``model, variant, auc, auc_low, auc_high`` (or None);
-    ``int8_kb``: size of the light CNN's int8 file.
+    ``int8_kb``: size of the light CNN's int8 file; ``differences``: notebook 05's paired
+    bootstrap of the test AUC difference, light CNN minus each baseline (``baseline, AUC
+    difference, CI low, CI high``). With it, accuracy verdicts use the interval of the
+    difference; without it, the two models' own intervals.
     """
     ms = lambda m, v="int8_ptq": _value(latency_ms, m, v, "median_ms")  # noqa: E731
     metrics = test_metrics if test_metrics is not None else pd.DataFrame(columns=["model", "variant", "auc", "auc_low", "auc_high"])
@@ -45,11 +59,21 @@ def performance_targets(latency_ms: pd.DataFrame, test_metrics: pd.DataFrame | N
                  light_ms / ms("mobilenet_v3_small") <= 0.5)]
     for name, label in EFFICIENT_BASELINES.items():
         rows.append(_row(f"int8 faster than {label} (ms)", light_ms, ms(name), light_ms < ms(name)))
-        inside = auc(LIGHT, "auc_high") >= auc(name)
-        rows.append(_row(f"test AUC at least {label}'s", light_auc, auc(name), light_auc >= auc(name),
-                         "" if light_auc >= auc(name) or math.isnan(light_auc) else ("within the interval" if inside else "beyond the interval")))
-    rows.append(_row("test AUC above Meso-4's beyond the interval (low vs high end)", auc(LIGHT, "auc_low"), auc("meso4", "auc_high"),
-                     auc(LIGHT, "auc_low") > auc("meso4", "auc_high")))
+        diff, low, high = _difference(differences, name)
+        if math.isnan(diff):
+            inside = auc(LIGHT, "auc_high") >= auc(name)
+        else:
+            inside = high >= 0
+        detail = "" if light_auc >= auc(name) or math.isnan(light_auc) else (
+            "the difference is within its interval" if inside else "beyond the interval")
+        rows.append(_row(f"test AUC at least {label}'s", light_auc, auc(name), light_auc >= auc(name), detail))
+    diff, low, high = _difference(differences, "meso4")
+    if math.isnan(diff):
+        rows.append(_row("test AUC above Meso-4's beyond the interval (low vs high end)", auc(LIGHT, "auc_low"), auc("meso4", "auc_high"),
+                         auc(LIGHT, "auc_low") > auc("meso4", "auc_high")))
+    else:
+        rows.append(_row("test AUC above Meso-4's: paired difference, its interval above zero", diff, 0.0, low > 0,
+                         f"interval {low:.3f} to {high:.3f}"))
     rows.append(_row("int8 latency / Meso-4's, at most 1.5", light_ms / ms("meso4"), 1.5, light_ms / ms("meso4") <= 1.5))
     rows.append(_row("int8 file size, KB, under 512", float(int8_kb), SIZE_LIMIT_KB, int8_kb < SIZE_LIMIT_KB))
     speedup = ms(LIGHT, "float32") / light_ms
