@@ -22,7 +22,7 @@ from deepfake_iot.data.faces import largest_face, make_detector, square_crop
 from deepfake_iot.data.frames import sample_video_frames
 from deepfake_iot.data.intake import BadMediaError, read_image
 from deepfake_iot.data.schema import MANIFEST_COLUMNS
-from deepfake_iot.paths import atomic_path, atomic_write_json
+from deepfake_iot.paths import atomic_path, atomic_write_json, remove_partials
 
 SKIPPED_COLUMNS = ("source_path", "frame_index", "reason")
 ITEM_REQUIRED = ("media_path", "source_path", "media_type", "label", "method", "video_id",
@@ -69,6 +69,7 @@ def process_item(item: dict, crops_dir: Path, settings: dict, detector) -> tuple
     rows_file = item_dir / ROWS_FILE
     key = {**settings, "source_path": item["source_path"]}
     key.update(_source_stamp(Path(item["media_path"])))
+    remove_partials(item_dir)  # temporary files of a run killed while writing this item
     done = _load_done(rows_file, key)
     if done is not None:
         return done
