@@ -236,7 +236,7 @@ def test_result_writers_killed_repeatedly_never_leave_half_a_file(tmp_path):
         data = json.loads(target.read_text())  # never a half-written JSON
         assert data["version"] >= 1 and len(data["rows"]) == 40000
         runs = bench.load_device_results(tmp_path / "device")
-        assert len(runs) % 2000 == 0 and len(runs) > 0
+        assert len(runs) % 2000 == 0  # whole runs only; none yet when the kill beat the first write
 
 
 # --- training and conversion (TensorFlow) --------------------------------------------------------
