@@ -2,8 +2,15 @@
 """Classify faces in an image, a video or a camera stream with a .tflite file (no TensorFlow).
 
 python scripts/demo.py --model models/tflite/light_cnn/int8_ptq.tflite --image face.jpg --out annotated.png
-python scripts/demo.py --model models/tflite/light_cnn/int8_ptq.tflite --video clip.mp4 --out annotated.mp4
+python scripts/demo.py --model models/tflite/light_cnn/int8_ptq.tflite --video clip.mp4 --wait-ms 40
 python scripts/demo.py --model models/tflite/light_cnn/int8_ptq.tflite --camera 0      # a window; q quits
+
+The first line says what the model is (its sidecar's trained_on and note), the last one the
+frames, faces, verdicts and timings. A window needs a display and OpenCV with its GUI
+(requirements-device-gui.txt); otherwise the annotated result is written to --out, or to
+<input>_annotated.png/.mp4 in the current folder. Every error is one line on stderr and exit
+code 2. A camera that stops delivering frames mid-run is not an error: a warning, the frames
+processed so far are kept (log and annotated file), exit code 0.
 """
 
 from __future__ import annotations
@@ -16,19 +23,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
 import cv2  # noqa: E402
 
+from deepfake_iot.data.faces import DETECTOR_NAMES  # noqa: E402
 from deepfake_iot.demo import (  # noqa: E402
-    Detector,
+    NO_GUI,
+    DeepfakeClassifier,
+    check_output,
     default_output,
+    gui_problem,
     has_display,
     run_on_images,
     run_on_video,
+    show_frame,
     summarize,
     write_image,
     write_log,
 )
 
+ERRORS = (OSError, ValueError, ImportError, cv2.error)
 
-def main(argv=None) -> int:
+
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -40,6 +54,14 @@ def main(argv=None) -> int:
     source.add_argument("--video", type=Path)
     source.add_argument("--images", type=Path, help="a folder of images")
     source.add_argument("--camera", type=int, help="camera index, e.g. 0")
+    parser.add_argument(
+        "--detector",
+        choices=DETECTOR_NAMES,
+        help="face detector (default: the sidecar's face_detector, else blazeface_short)",
+    )
+    parser.add_argument(
+        "--detector-model", type=Path, help="the face detector's model file, where it takes one"
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
         "--out", type=Path, help="annotated .png (image), .mp4 (video, camera) or folder (images)"
@@ -52,49 +74,113 @@ def main(argv=None) -> int:
         "--max-frames", type=int, default=0, help="stop after this many frames (0: all)"
     )
     parser.add_argument(
+        "--wait-ms",
+        type=int,
+        default=1,
+        help="with a window, wait this long per frame (a video then plays at a watchable "
+        "speed, e.g. 40; 0: until a key is pressed); q or Esc quits",
+    )
+    parser.add_argument(
         "--no-window",
         action="store_true",
         help="never open a window (the default without a display); the annotated result is "
         "written to --out, or to <input>_annotated.png/.mp4 in the current folder",
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def check_inputs(args) -> None:
+    for flag, path, is_there in (
+        ("image", args.image, Path.is_file),
+        ("video", args.video, Path.is_file),
+        ("image folder", args.images, Path.is_dir),
+    ):
+        if path is not None and not is_there(path):
+            raise FileNotFoundError(f"{flag} {path} not found")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    inputs = (args.image, args.video, args.images, args.camera)
+    no_gui_note = None
     try:
-        detector = Detector(args.model, threads=args.threads, smooth=args.smooth)
+        classifier = DeepfakeClassifier(
+            args.model,
+            detector=args.detector,
+            detector_model=args.detector_model,
+            threads=args.threads,
+            smooth=args.smooth,
+        )
+        check_inputs(args)
         show = not args.no_window and has_display()
         out = args.out
+        problem = gui_problem() if show else None
+        if problem:
+            show, out = False, out or default_output(*inputs)
+            hint = "; install requirements-device-gui.txt for a window" if problem == NO_GUI else ""
+            no_gui_note = f"no window: {problem}{hint}. Writing the annotated file instead: {out}"
         if out is None and not show:  # headless: the annotated file is the only output
-            out = default_output(args.image, args.video, args.images, args.camera)
+            out = default_output(*inputs)
+        if out is not None:
+            kind = "image" if args.image else "folder" if args.images else "video"
+            check_output(out, kind)
+        if args.log is not None:
+            check_output(args.log)
+    except ERRORS as error:
+        print(f"error: {one_line(error)}", file=sys.stderr)
+        return 2
+    print(classifier.describe(), flush=True)
+    if no_gui_note:
+        print(no_gui_note, file=sys.stderr, flush=True)
+    results, failure = [], None
+    try:
         if args.image is not None:
-            frame = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
-            if frame is None:
-                raise FileNotFoundError(f"cannot read image {args.image}")
-            annotated, result = detector.annotate(frame)
-            if out is not None:
-                write_image(out, annotated)
-            if show:
-                cv2.imshow("deepfake-iot", annotated)
-                cv2.waitKey(0)
-            results = [{"frame": args.image.name, **result}]
+            frames = [run_on_image(classifier, args.image, out, show)]
         elif args.images is not None:
-            results = run_on_images(detector, args.images, out)
+            frames = run_on_images(classifier, args.images, out, show, args.wait_ms)
         else:
             source = str(args.video) if args.video is not None else args.camera
-            if args.video is not None and not args.video.is_file():
-                raise FileNotFoundError(f"video {args.video} not found")
-            results = run_on_video(detector, source, out, show, args.max_frames)
-        if args.log:
+            frames = run_on_video(classifier, source, out, show, args.max_frames, args.wait_ms)
+        for result in frames:
+            results.append(result)
+    except Exception as error:  # noqa: BLE001 - any failure: what came before is still logged
+        failure = error
+    try:
+        if args.log is not None and (results or failure is None):
             write_log(results, args.log)
-        summary = summarize(results)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except ERRORS as error:
+        failure = failure or error
+    if failure is not None:
+        print(f"error: {one_line(failure)}", file=sys.stderr)
         return 2
+    summary = summarize(results)
     print(
-        f"{summary['frames']} frame(s), {summary['faces']} with a face, {summary['fake']} judged fake; "
-        f"mean {summary['mean_ms']:.1f} ms per frame ({detector.runtime}, {args.threads} thread(s))"
+        f"{summary['frames']} frame(s), {summary['faces']} with a face, {summary['fake']} judged "
+        f"fake; mean {summary['mean_ms']:.1f} ms per frame (detector {classifier.detector} "
+        f"{summary['mean_detect_ms']:.1f} ms), {summary['fps']:.1f} fps "
+        f"({classifier.runtime}, {args.threads} thread(s))"
     )
     if out is not None:
         print(f"annotated output: {out}")
     return 0
+
+
+def run_on_image(classifier, path: Path, out: Path | None, show: bool) -> dict:
+    frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if frame is None:
+        raise ValueError(f"cannot read image {path}")
+    annotated, result = classifier.annotate(frame)
+    if out is not None:
+        write_image(out, annotated)
+    if show:
+        show_frame(annotated, 0)  # until a key is pressed
+    return {"frame": path.name, **result}
+
+
+def one_line(error: BaseException) -> str:
+    """The error's message on one line; an unexpected kind of error also names its type."""
+    message = " ".join(str(error).split())
+    return message if isinstance(error, ERRORS) else f"{type(error).__name__}: {message}"
 
 
 if __name__ == "__main__":

@@ -195,37 +195,6 @@ def benchmark_model(
     }
 
 
-def haar_face_detector():
-    """OpenCV's bundled frontal-face Haar cascade (``ValueError`` when this OpenCV lacks it)."""
-    import cv2
-
-    data = getattr(cv2, "data", None)
-    if data is None or not hasattr(cv2, "CascadeClassifier"):
-        raise ValueError(
-            f"OpenCV {cv2.__version__} has no bundled Haar cascades: install "
-            "opencv-python-headless 4.x (requirements-device.txt pins 4.10.0.84)"
-        )
-    cascade = cv2.CascadeClassifier(data.haarcascades + "haarcascade_frontalface_default.xml")
-    if cascade.empty():
-        raise ValueError("OpenCV's haarcascade_frontalface_default.xml could not be loaded")
-    return cascade
-
-
-def _face_box(image_bgr, detector) -> tuple[tuple[int, int, int, int], bool]:
-    """The largest Haar face, or a central square when none is found (or ``detector='center'``)."""
-    import cv2
-
-    height, width = image_bgr.shape[:2]
-    if not isinstance(detector, str):
-        gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
-        faces = detector.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24))
-        if len(faces):
-            x, y, w, h = max(faces, key=lambda box: box[2] * box[3])
-            return (int(x), int(y), int(w), int(h)), True
-    side = max(1, int(min(height, width) * 0.8))
-    return ((width - side) // 2, (height - side) // 2, side, side), False
-
-
 E2E_STAGES = ("decode", "detect", "crop", "quantize", "invoke", "dequantize")
 
 
@@ -233,33 +202,44 @@ def end_to_end_benchmark(
     path: Path | str,
     frames_bgr: list,
     *,
-    detector: str = "haar",
+    detector: str | object = "blazeface_short",
+    detector_model: Path | str | None = None,
+    enlarge: float = 1.3,
     threads: int = 1,
     runs: int | None = None,
     runtime: str | None = None,
 ) -> dict:
-    """Latency of the whole frame path, per frame: JPEG/PNG decode (for frames given as encoded
-    bytes; 0 for arrays), face detection, crop + resize + RGB/[0, 1], quantize, invoke,
-    dequantize.
+    """Latency of the whole frame path, per frame, through the same functions as training
+    extraction and the demo (``data.faces``): JPEG/PNG decode (for frames given as encoded
+    bytes; 0 for arrays), face detection, the square crop + resize + RGB/[0, 1], quantize,
+    invoke, dequantize.
 
-    ``detector`` is ``"haar"`` (OpenCV's frontal-face cascade; a frame without a face falls back
-    on a central square, so synthetic frames still run the whole path) or ``"center"`` (the
-    central square only). ``runs`` frames are timed, cycling through ``frames_bgr`` (default: each
-    frame once). Returns the statistics of the total (as ``benchmark_model``), the median of each
-    stage as ``<stage>_median_ms``, and how many frames had a detected face.
+    ``detector`` is a ``faces.DETECTOR_NAMES`` name (built with ``threads`` on the same
+    runtime), ``"center"`` (no detector: the central square) or a built detector. A frame
+    without a face falls back on the central square, so every frame runs the whole path.
+    ``runs`` frames are timed, cycling through ``frames_bgr`` (default: each frame once).
+    Returns the statistics of the total (as ``benchmark_model``), the median of each stage as
+    ``<stage>_median_ms``, ``classify_median_ms`` (quantize + invoke + dequantize),
+    ``path_median_ms`` (detect + crop + classify: the frame path without decoding), and how
+    many frames had a detected face.
     """
     import cv2
+
+    from deepfake_iot.data import faces
 
     if len(frames_bgr) == 0:
         raise ValueError("end_to_end_benchmark needs at least one frame")
     count = len(frames_bgr) if runs is None else runs
     _check_counts(threads=(threads, 1), runs=(count, 1))
-    if detector == "haar":
-        face_detector = haar_face_detector()
-    elif detector == "center":
-        face_detector = "center"
+    if detector == "center":
+        face_detector, detector_name = None, "center"
+    elif isinstance(detector, str):
+        face_detector = faces.make_detector(
+            detector, detector_model, threads=threads, runtime=runtime
+        )
+        detector_name = detector
     else:
-        raise ValueError(f"detector must be 'haar' or 'center', got {detector!r}")
+        face_detector, detector_name = detector, type(detector).__name__
     interpreter, runtime_name = tflite_io.load_interpreter(
         path, num_threads=threads, runtime=runtime
     )
@@ -276,10 +256,10 @@ def end_to_end_benchmark(
             if frame is None:
                 raise ValueError(f"frame {index % len(frames_bgr)} is not a decodable image")
         t1 = time.perf_counter_ns()
-        (x, y, w, h), is_face = _face_box(frame, face_detector)
+        boxes = face_detector.detect(frame) if face_detector is not None else []
         t2 = time.perf_counter_ns()
-        crop = cv2.resize(frame[y : y + h, x : x + w], (size, size), interpolation=cv2.INTER_AREA)
-        rgb = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32)[None] / 255.0
+        box, is_face = faces.face_box(frame, boxes, fallback="center")
+        rgb = faces.to_model_input(faces.square_crop(frame, box, enlarge=enlarge, size=size))
         t3 = time.perf_counter_ns()
         interpreter.set_tensor(detail["index"], tflite_io.quantize_input(rgb, detail))
         t4 = time.perf_counter_ns()
@@ -295,12 +275,17 @@ def end_to_end_benchmark(
     result = _stats(np.asarray(stages["total"], dtype=np.float64))
     for stage in E2E_STAGES:
         result[f"{stage}_median_ms"] = float(np.median(stages[stage]) / 1e6)
+    classify = np.add(stages["quantize"], stages["invoke"]) + np.asarray(stages["dequantize"])
+    path_ns = np.asarray(stages["detect"]) + np.asarray(stages["crop"]) + classify
+    result["classify_median_ms"] = float(np.median(classify) / 1e6)
+    result["path_median_ms"] = float(np.median(path_ns) / 1e6)
+    result["path_fps"] = float(1000.0 / result["path_median_ms"])
     return {
         **result,
         "threads": threads,
         "runtime": runtime_name,
         "runtime_version": _runtime_version(runtime_name),
-        "detector": detector,
+        "detector": detector_name,
         "faces_found": int(found),
         "frames": count,
     }
@@ -427,3 +412,267 @@ def tradeoff(
     columns = ["group", "input_size", "int8_ms", "float32_ms", "int8_speedup", "vs_reference"]
     table = table[[*columns, "val_auc", "int8_kb"]].rename_axis("model").reset_index()
     return table.sort_values("int8_ms", ignore_index=True)
+
+
+def thread_counts(requested, cores: int | None = None) -> tuple[list[int], list[int]]:
+    """``(timed, skipped)``: the requested thread counts up to this machine's cores, and those
+    above it, which are marked and never timed (the TFLite thread pool spins on oversubscribed
+    cores: 4 threads on 2 cores took 100 to 600 ms a call where 1 thread took 1 ms)."""
+    cores = cores or os.cpu_count() or 1
+    counts = sorted({int(count) for count in requested})
+    if not counts or counts[0] < 1:
+        raise ValueError(f"thread counts must be integers >= 1, got {list(requested)}")
+    return [c for c in counts if c <= cores], [c for c in counts if c > cores]
+
+
+def installed_runtimes() -> list[str]:
+    """The TFLite runtimes installed here (found, not imported: TensorFlow stays out of this
+    process), in ``tflite_io.RUNTIMES`` order."""
+    import importlib.util
+
+    modules = {"ai_edge_litert": "ai_edge_litert", "tflite_runtime": "tflite_runtime",
+               "tensorflow": "tensorflow"}  # fmt: skip
+    return [name for name in tflite_io.RUNTIMES if importlib.util.find_spec(modules[name])]
+
+
+def run_in_process(python: str, files, *, runtime: str | None, threads: int = 1,
+                   warmup: int = 10, runs: int = 100, timeout: float = 900) -> list[dict]:  # fmt: skip
+    """``benchmark_model`` of each file in a fresh process of ``python`` (this interpreter, or
+    another environment's with the project installed), as a deployment runs: one runtime per
+    process. A file that runtime cannot load gives a row with ``error`` instead of timings."""
+    import subprocess
+    import sys
+
+    command = [python or sys.executable, "-m", "deepfake_iot.bench", "--threads", str(threads),
+               "--warmup", str(warmup), "--runs", str(runs), *map(str, files)]  # fmt: skip
+    if runtime:
+        command[3:3] = ["--runtime", runtime]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_USE_LEGACY_KERAS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        reason = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        raise RuntimeError(f"{command[0]} -m deepfake_iot.bench failed: {reason}")
+    return [json.loads(line) for line in lines]
+
+
+def _high_water_mb(pid: int) -> float | None:
+    """``VmHWM`` of a live process (its own peak resident memory since its ``exec``), in MB."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    match = re.search(r"^VmHWM:\s+(\d+)\s+kB", status, re.MULTILINE)
+    return int(match.group(1)) / 1024 if match else None
+
+
+def peak_rss_of(command: list[str], timeout: float = 600, **popen) -> tuple[int, float, str]:
+    """Run ``command`` as a process of its own; its exit code, its peak resident memory in MB
+    and its stdout (stderr is dropped).
+
+    The peak is the child's own ``VmHWM``, read every 10 ms while it runs: ``ru_maxrss`` of a
+    child would also count the parent's pages shared with it between ``fork`` and ``exec``.
+    Where ``/proc`` is missing (not Linux) the child's ``ru_maxrss`` is the fallback."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.DEVNULL, **popen)
+        deadline = time.monotonic() + timeout
+        peak = None
+        while True:
+            seen = _high_water_mb(process.pid)
+            if seen is not None:
+                peak = max(peak or 0.0, seen)
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                process.kill()
+                process.wait()
+                raise subprocess.TimeoutExpired(command, timeout)
+            time.sleep(0.01)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        return process.returncode, peak if peak is not None else usage.ru_maxrss / 1024, out.read()
+
+
+def select_files(out: Path, tflite_dir: Path, names=()) -> list[Path]:
+    """The ``.tflite`` files to benchmark: ``names`` relative to the output root ``out``, or
+    every file under ``tflite_dir/<model>/`` (temporary dot files of a killed export left out).
+    ``FileNotFoundError`` names every missing file, or the empty folder."""
+    if names:
+        files = [Path(out) / name for name in names]
+        missing = [str(name) for name, path in zip(names, files, strict=True) if not path.is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"bench_files names {len(missing)} file(s) that do not exist under {out}: "
+                + ", ".join(missing)
+            )
+        return files
+    files = sorted(p for p in Path(tflite_dir).glob("*/*.tflite") if not p.name.startswith("."))
+    if not files:
+        raise FileNotFoundError(
+            f"no .tflite files under {tflite_dir}: run notebook 04 or set bench_files"
+        )
+    return files
+
+
+LATENCY_COLUMNS = ("model", "variant", "group", "threads", "median_ms", "p90_ms", "p99_ms",
+                   "min_ms", "max_ms", "throughput_fps", "size_bytes", "peak_rss_mb", "runtime")  # fmt: skip
+
+
+def latency_frame(rows: list[dict]) -> pd.DataFrame:
+    """``benchmark_model`` rows as a frame that has every column even when no file ran."""
+    frame = pd.DataFrame(rows)
+    for column in LATENCY_COLUMNS:
+        if column not in frame:
+            frame[column] = pd.Series(
+                dtype=object if column in ("model", "variant", "group", "runtime") else float
+            )
+    return frame
+
+
+def compare_runtimes(files, pythons=(), *, warmup: int = 10, runs: int = 100) -> pd.DataFrame:
+    """Every file at one thread under every installed runtime and in every other environment's
+    Python of ``pythons``, each runtime in a fresh process. One row per file and runtime
+    (``model``, ``variant``, ``runtime``, ``runtime_version``, ``median_ms`` ..., or ``error``
+    for a file that runtime cannot load)."""
+    import sys
+
+    jobs = [(sys.executable, name) for name in installed_runtimes()]
+    jobs += [(python, None) for python in pythons]
+    rows = []
+    for python, runtime in jobs:
+        for row in run_in_process(python, files, runtime=runtime, warmup=warmup, runs=runs):
+            path = Path(row.pop("path"))
+            rows.append({"model": path.parent.name, "variant": path.stem, "python": python, **row})
+    frame = pd.DataFrame(rows)
+    if "error" not in frame:
+        frame["error"] = np.nan
+    return frame
+
+
+def runtime_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Median ms per file (rows) and runtime with its version (columns); "fails" where the
+    runtime cannot load the file."""
+    if rows.empty:
+        return pd.DataFrame()
+    rows = rows.assign(
+        name=rows["runtime"].astype(str) + " " + rows["runtime_version"].fillna("").astype(str)
+    )
+    rows["cell"] = rows["median_ms"].map(lambda v: f"{v:.3g}" if pd.notna(v) else "fails")
+    table = rows.pivot_table(
+        index=["model", "variant"], columns="name", values="cell", aggfunc="first"
+    )
+    return table.reset_index().rename_axis(columns=None)
+
+
+def runtime_sentence(table: pd.DataFrame) -> str:
+    """Which runtime ran the light CNN's int8 file fastest, and by how much."""
+    if table.empty:
+        return "no runtime was timed"
+    row = table[(table["model"] == "light_cnn") & (table["variant"] == "int8_ptq")]
+    if row.empty:
+        return "the light CNN's int8 file was not among the timed files"
+    values = {
+        name: float(v) for name, v in row.iloc[0].drop(["model", "variant"]).items() if v != "fails"
+    }
+    best = min(values, key=values.get)
+    others = ", ".join(
+        f"{name} {ms:.3g} ms ({ms / values[best]:.1f}x)"
+        for name, ms in values.items()
+        if name != best
+    )
+    return f"light CNN int8, one thread: {best} {values[best]:.3g} ms" + (
+        f"; {others}" if others else ""
+    )
+
+
+def frame_path_summary(frame_path: pd.DataFrame) -> pd.DataFrame:
+    """One row per frame size, detector and thread count: decode, detect, crop, classify and
+    path medians (ms), the path's frames per second, and faces found / frames."""
+    columns = {"decode_median_ms": "decode", "detect_median_ms": "detect", "crop_median_ms": "crop",
+               "classify_median_ms": "classify", "path_median_ms": "path", "path_fps": "fps"}  # fmt: skip
+    table = frame_path[["frame", "detector", "threads", *columns]].rename(columns=columns)
+    table["fps"] = table["fps"].round().astype(int)
+    table["faces"] = frame_path["faces_found"].astype(str) + "/" + frame_path["frames"].astype(str)
+    return table.reset_index(drop=True)
+
+
+def _path_ms(frame_path: pd.DataFrame, detector: str, column: str = "path_median_ms",
+             frame: str = "640x480", threads: int = 1) -> float:  # fmt: skip
+    match = frame_path[(frame_path["detector"] == detector) & (frame_path["frame"] == frame)
+                       & (frame_path["threads"] == threads)]  # fmt: skip
+    return float(match[column].iloc[0]) if len(match) else float("nan")
+
+
+def frame_path_sentence(frame_path: pd.DataFrame, detector: str) -> str:
+    """The 640x480 one-thread frame path with ``detector`` against Haar, and who dominates it."""
+    path, haar = _path_ms(frame_path, detector), _path_ms(frame_path, "haar")
+    detect = _path_ms(frame_path, detector, "detect_median_ms")
+    invoke = _path_ms(frame_path, detector, "invoke_median_ms")
+    text = (f"640x480, one thread: {detector} {path:.3g} ms a frame ({1000 / path:.0f} fps), the "
+            f"detector {detect:.3g} ms = {detect / invoke:.0f}x the classifier's {invoke:.3g} ms invoke")  # fmt: skip
+    if haar == haar:
+        text += f"; with Haar {haar:.3g} ms ({1000 / haar:.0f} fps, {haar / path:.0f}x slower)"
+    return text
+
+
+def frame_path_macros(frame_path: pd.DataFrame, detectors: pd.DataFrame, runtimes: pd.DataFrame,
+                      detector: str) -> dict:  # fmt: skip
+    """The frame-path numbers the paper quotes."""
+    path, haar = _path_ms(frame_path, detector), _path_ms(frame_path, "haar")
+    big = _path_ms(frame_path, detector, frame="1280x720")
+    quality = detectors.set_index("detector") if len(detectors) else pd.DataFrame()
+    rate = lambda name, column: (
+        float(quality[column].get(name, float("nan"))) if len(quality) else float("nan")
+    )  # noqa: E731
+    return {
+        "FrameDetector": detector.replace("_", " "),
+        "FramePathMs": path,
+        "FramePathFps": round(1000 / path) if path == path else "--",
+        "FramePathBigMs": big,
+        "FramePathHaarMs": haar,
+        "FramePathHaarFps": round(1000 / haar) if haar == haar else "--",
+        "FramePathSpeedup": haar / path,
+        "FrameDetectMs": _path_ms(frame_path, detector, "detect_median_ms"),
+        "FrameDecodeMs": _path_ms(frame_path, detector, "decode_median_ms"),
+        "FrameInvokeMs": _path_ms(frame_path, detector, "invoke_median_ms"),
+        "FrameDetectorRatio": _path_ms(frame_path, detector, "detect_median_ms")
+        / _path_ms(frame_path, detector, "invoke_median_ms"),
+        "DetectRateClean": rate(detector, "clean_rate"),
+        "DetectRateDegraded": rate(detector, "degraded_rate"),
+        "DetectRateHaarClean": rate("haar", "clean_rate"),
+        "DetectRateHaarDegraded": rate("haar", "degraded_rate"),
+        "DetectRateFullClean": rate("blazeface_full", "clean_rate"),
+        "FalseHaar": rate("haar", "false_per_frame"),
+        "FalseDetector": rate(detector, "false_per_frame"),
+        "NumRuntimes": int(len(runtimes.columns) - 2) if len(runtimes) else 0,
+    }
+
+
+def _main(argv=None) -> int:
+    """``python -m deepfake_iot.bench [--runtime R] [--threads N] FILE...``: one JSON line per
+    file (``benchmark_model``'s result, or ``error``), for ``run_in_process``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=_main.__doc__)
+    parser.add_argument("files", nargs="+")
+    parser.add_argument("--runtime", default=None)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=100)
+    args = parser.parse_args(argv)
+    for path in args.files:
+        try:
+            row = benchmark_model(path, threads=args.threads, warmup=args.warmup,
+                                  runs=args.runs, runtime=args.runtime)  # fmt: skip
+        except (ValueError, ImportError) as error:
+            row = {"file": Path(path).name, "runtime": args.runtime, "error": str(error)[-300:]}
+        print(json.dumps({"path": str(path), **row}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

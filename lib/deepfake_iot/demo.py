@@ -1,9 +1,24 @@
-"""Live or offline demo on a device: find the largest face in each frame, classify it with a
-``.tflite`` file and its sidecar, draw the verdict. Device side: no TensorFlow."""
+"""The offline demo on a device: find the largest face in each frame (``data.faces``, the crop
+training used), classify it with a ``.tflite`` file and its sidecar, draw the verdict and the
+timings, show the frames in a window or write them to a file, and log one CSV row per frame.
+
+Device side and small in memory: numpy, OpenCV and a TFLite runtime only; no TensorFlow, no
+pandas, not the benchmark module.
+
+Files are never left half-written: the CSV log goes through ``paths.atomic_path``, and an
+annotated video is written under a temporary name and renamed when it is closed, also when a
+run stops early, so it then holds the frames processed so far.
+"""
 
 from __future__ import annotations
 
+import collections
+import csv
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,53 +27,76 @@ import cv2
 import numpy as np
 
 from deepfake_iot import tflite_io
-from deepfake_iot.bench import haar_face_detector
+from deepfake_iot.data import faces
 from deepfake_iot.paths import atomic_path
+
+WINDOW = "deepfake-iot"
+LOG_FIELDS = ["frame", "face", "p_fake", "p_fake_smoothed", "label"]
+LOG_FIELDS += ["detect_ms", "classify_ms", "ms", "fps"]
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+VIDEO_SUFFIXES = {".mp4", ".avi"}
+FPS_WINDOW = 30  # frames over which the overlay's fps is a running rate
+QUIT_KEYS = {ord("q"), 27}  # q or Esc
+FAKE_COLOR, REAL_COLOR, NO_FACE_COLOR = (0, 0, 255), (0, 200, 0), (0, 200, 255)  # BGR
+DEFAULT_DETECTOR, DEFAULT_ENLARGE = "blazeface_short", 1.3
+
+
+class _TimedDetector:
+    """A face detector that remembers how long its last ``detect`` took (ms)."""
+
+    def __init__(self, detector):
+        self.detector, self.ms = detector, 0.0
+
+    def detect(self, image_bgr):
+        started = time.perf_counter()
+        boxes = self.detector.detect(image_bgr)
+        self.ms = (time.perf_counter() - started) * 1000
+        return boxes
 
 
 @dataclass
-class Detector:
-    """A ``.tflite`` model with what its sidecar says: input size, threshold, class order."""
+class DeepfakeClassifier:
+    """A ``.tflite`` deepfake classifier with what its sidecar says (input size, threshold, class
+    order), and the face detector whose crop it reads.
+
+    ``detector`` is one of ``faces.DETECTOR_NAMES`` and ``enlarge`` the face box enlargement;
+    left as None, both come from the sidecar's ``face_detector`` / ``face_enlarge`` (what the
+    training crops used) when it has them, else ``"blazeface_short"`` and 1.3.
+    ``detector_model`` names the detector's model file where it needs or may take one.
+    """
 
     model_path: Path
+    detector: str | None = None
+    detector_model: Path | str | None = None
     threads: int = 1
-    enlarge: float = 1.3
     smooth: int = 1  # average P(fake) over the last ``smooth`` frames with a face (video)
+    enlarge: float | None = None
     interpreter: object = field(init=False, repr=False)
     sidecar: dict = field(init=False)
     recent: list = field(init=False, default_factory=list)
 
     def __post_init__(self):
         self.model_path = Path(self.model_path)
+        self.sidecar = read_sidecar(self.model_path)
         sidecar_path = self.model_path.with_suffix(".json")
-        if not self.model_path.is_file():
-            raise FileNotFoundError(f"model {self.model_path} not found")
-        if not sidecar_path.is_file():
-            raise FileNotFoundError(
-                f"sidecar {sidecar_path} not found: notebook 04 writes one beside each .tflite"
-            )
-        try:
-            self.sidecar = json.loads(sidecar_path.read_text())
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ValueError(f"sidecar {sidecar_path} is not valid JSON: {error}") from error
         self.interpreter, self.runtime = tflite_io.load_interpreter(
             self.model_path, num_threads=self.threads
         )
         detail = self.interpreter.get_input_details()[0]
         self.size = int(detail["shape"][1])
         expected = self.sidecar.get("input_size")
-        if (
-            expected is not None
-            and int(expected if not isinstance(expected, list) else expected[0]) != self.size
-        ):
+        if isinstance(expected, list):
+            expected = expected[0]
+        if expected is not None and int(expected) != self.size:
             raise ValueError(
-                f"sidecar {sidecar_path} says input size {expected} but {self.model_path} takes {self.size}: "
-                "the two files do not belong together"
+                f"sidecar {sidecar_path} says input size {expected} but {self.model_path} takes "
+                f"{self.size}: the two files do not belong together"
             )
         dtype = self.sidecar.get("input_dtype")
         if dtype is not None and np.dtype(dtype) != np.dtype(detail["dtype"]):
             raise ValueError(
-                f"sidecar {sidecar_path} says input {dtype} but {self.model_path} takes {np.dtype(detail['dtype']).name}"
+                f"sidecar {sidecar_path} says input {dtype} but {self.model_path} takes "
+                f"{np.dtype(detail['dtype']).name}"
             )
         order = self.sidecar.get("class_order", ["real", "fake"])
         if list(order) != ["real", "fake"]:
@@ -71,151 +109,280 @@ class Detector:
                 f"sidecar {sidecar_path} has no 'threshold': re-export the model with notebook 04"
             )
         self.threshold = float(self.sidecar["threshold"])
-        self.faces = haar_face_detector()
+        self.detector = self.detector or self.sidecar.get("face_detector") or DEFAULT_DETECTOR
+        if self.enlarge is None:
+            self.enlarge = float(self.sidecar.get("face_enlarge") or DEFAULT_ENLARGE)
+        try:
+            detector = faces.make_detector(self.detector, self.detector_model, threads=self.threads)
+        except (cv2.error, SystemError) as error:  # OpenCV on a garbage cascade or ONNX file
+            cause = error.__cause__ or error.__context__ or error
+            raise ValueError(
+                f"{self.detector} face detector model {self.detector_model or '(bundled)'} could "
+                f"not be loaded: {' '.join(str(cause).split())}"
+            ) from error
+        self.face_detector = _TimedDetector(detector)
+        self._stamps = collections.deque(maxlen=FPS_WINDOW)
 
-    def largest_face(self, frame_bgr) -> tuple[int, int, int, int] | None:
-        gray = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
-        faces = self.faces.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(32, 32))
-        return tuple(int(v) for v in max(faces, key=lambda b: b[2] * b[3])) if len(faces) else None
-
-    def classify(self, frame_bgr, box) -> float:
-        """P(fake) of the square crop around ``box`` enlarged like the training crops."""
-        x, y, w, h = box
-        side = int(max(w, h) * self.enlarge)
-        cx, cy = x + w // 2, y + h // 2
-        padded = cv2.copyMakeBorder(frame_bgr, side, side, side, side, cv2.BORDER_REPLICATE)
-        crop = padded[
-            cy - side // 2 + side : cy + side // 2 + side,
-            cx - side // 2 + side : cx + side // 2 + side,
-        ]
-        crop = cv2.resize(crop, (self.size, self.size), interpolation=cv2.INTER_AREA)
-        rgb = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32)[None] / 255.0
-        return float(tflite_io.predict(self.interpreter, rgb)[0])
+    def describe(self) -> str:
+        """What the model is, in one line: from the sidecar's ``trained_on`` and ``note`` when
+        it has them, else the file and its variant."""
+        variant = self.sidecar.get("variant", "unknown variant")
+        line = f"model: {self.model_path} ({variant})"
+        if self.sidecar.get("trained_on"):
+            line += f", trained on {self.sidecar['trained_on']}"
+        if self.sidecar.get("note"):
+            line += f": {self.sidecar['note']}"
+        return line
 
     def annotate(self, frame_bgr) -> tuple[np.ndarray, dict]:
-        """The frame with the face box and verdict drawn, and what was found.
+        """The frame with the face box, the verdict and the timings drawn, and what was found.
 
+        ``detect_ms`` times the face detector, ``classify_ms`` the crop and the classifier,
+        ``ms`` both (the frame path), and ``fps`` is the rate at which frames arrived here over
+        the last ``FPS_WINDOW`` frames (reading and showing included; the first frame: 1000/ms).
         With ``smooth > 1`` the verdict uses the mean P(fake) of the last ``smooth`` faces, which
         steadies a video's label; a frame without a face is labelled "no face".
         """
         started = time.perf_counter()
-        box = self.largest_face(frame_bgr)
-        result = {
-            "face": box is not None,
-            "p_fake": None,
-            "p_fake_smoothed": None,
-            "label": "no face",
-        }
-        out = frame_bgr.copy()
-        if box is None:
-            cv2.putText(
-                out,
-                "no face",
-                (5, 15),
-                cv2.FONT_HERSHEY_SIMPLEX,
-                0.5,
-                (0, 200, 255),
-                1,
-                cv2.LINE_AA,
-            )
-        else:
-            p_fake = self.classify(frame_bgr, box)
+        self._stamps.append(started)
+        found = faces.face_crop(
+            frame_bgr, self.face_detector, size=self.size, enlarge=self.enlarge, fallback="skip"
+        )
+        result = {"face": found.crop is not None, "p_fake": None, "p_fake_smoothed": None}
+        result["label"] = "no face"
+        if found.crop is not None:
+            p_fake = float(tflite_io.predict(self.interpreter, faces.to_model_input(found.crop))[0])
             self.recent = (self.recent + [p_fake])[-max(1, self.smooth) :]
             smoothed = float(np.mean(self.recent))
             fake = smoothed >= self.threshold
-            color = (0, 0, 255) if fake else (0, 200, 0)
-            x, y, w, h = box
-            cv2.rectangle(out, (x, y), (x + w, y + h), color, 2)
-            label = f"{'FAKE' if fake else 'REAL'} {smoothed:.2f}"
-            cv2.putText(
-                out,
-                label,
-                (x, max(15, y - 6)),
-                cv2.FONT_HERSHEY_SIMPLEX,
-                0.5,
-                color,
-                1,
-                cv2.LINE_AA,
-            )
-            result.update(
-                p_fake=p_fake, p_fake_smoothed=smoothed, fake=fake, label="fake" if fake else "real"
-            )
-        result["ms"] = (time.perf_counter() - started) * 1000
-        cv2.putText(
-            out,
-            f"{result['ms']:.1f} ms",
-            (5, out.shape[0] - 6),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            0.4,
-            (255, 255, 255),
-            1,
+            result.update(p_fake=p_fake, p_fake_smoothed=smoothed, fake=fake)
+            result["label"] = "fake" if fake else "real"
+        ms = (time.perf_counter() - started) * 1000
+        elapsed = self._stamps[-1] - self._stamps[0]
+        fps = (len(self._stamps) - 1) / elapsed if elapsed > 0 else 1000 / max(ms, 1e-6)
+        detect_ms = self.face_detector.ms
+        result.update(detect_ms=round(detect_ms, 3), classify_ms=round(ms - detect_ms, 3))
+        result.update(ms=round(ms, 3), fps=round(fps, 2))
+        result["time_s"] = started  # perf_counter seconds: for the run's fps, not logged
+        return draw(frame_bgr, found.box, result), result
+
+
+def read_sidecar(model_path: Path) -> dict:
+    """The sidecar ``<model>.json`` beside a ``.tflite`` file; errors name the missing file."""
+    sidecar_path = model_path.with_suffix(".json")
+    if not model_path.is_file():
+        raise FileNotFoundError(f"model {model_path} not found")
+    if not sidecar_path.is_file():
+        raise FileNotFoundError(
+            f"sidecar {sidecar_path} not found: notebook 04 writes one beside each .tflite"
         )
-        return out, result
+    try:
+        sidecar = json.loads(sidecar_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"sidecar {sidecar_path} is not valid JSON: {error}") from error
+    if not isinstance(sidecar, dict):
+        raise ValueError(f"sidecar {sidecar_path} is not a JSON object")
+    return sidecar
+
+
+def _text(image, text, origin, scale, color, background=(0, 0, 0)) -> None:
+    """Text on a filled band, so it reads on any picture; ``origin`` is the band's top left."""
+    thickness = 1 if scale < 0.8 else 2
+    (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    x, y = origin
+    pad = max(2, height // 4)
+    cv2.rectangle(
+        image, (x, y), (x + width + 2 * pad, y + height + baseline + 2 * pad), background, -1
+    )
+    cv2.putText(image, text, (x + pad, y + pad + height), cv2.FONT_HERSHEY_SIMPLEX, scale, color,
+                thickness, cv2.LINE_AA)  # fmt: skip
+
+
+def draw(frame_bgr, box, result: dict) -> np.ndarray:
+    """A copy of the frame with the face box and verdict (or "no face") and, along the bottom,
+    the ms per frame, the detector's ms and the fps."""
+    out = frame_bgr.copy()
+    height, width = out.shape[:2]
+    scale = max(0.35, min(height, width) / 960)
+    if box is None:
+        _text(out, "no face", (0, 0), scale, NO_FACE_COLOR)
+    else:
+        color = FAKE_COLOR if result.get("fake") else REAL_COLOR
+        x, y, w, h = box
+        cv2.rectangle(out, (x, y), (x + w, y + h), color, max(2, round(scale * 3)))
+        verdict = f"{result['label'].upper()}  P(fake) {result['p_fake_smoothed']:.2f}"
+        (_, text_h), baseline = cv2.getTextSize(verdict, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        band = text_h + baseline + 2 * max(2, text_h // 4)
+        _text(out, verdict, (x, y - band if y >= band else y + h), scale, (255, 255, 255), color)
+    timing = (
+        f"{result['ms']:.1f} ms/frame  detector {result['detect_ms']:.1f} ms  "
+        f"{result['fps']:.1f} fps"
+    )
+    (_, text_h), baseline = cv2.getTextSize(timing, cv2.FONT_HERSHEY_SIMPLEX, scale * 0.9, 1)
+    band = text_h + baseline + 2 * max(2, text_h // 4)
+    _text(out, timing, (0, height - band), scale * 0.9, (255, 255, 255))
+    return out
+
+
+_GUI_PROBE = f"""
+import sys, cv2
+try:
+    cv2.namedWindow("{WINDOW}-probe", cv2.WINDOW_AUTOSIZE)
+    cv2.destroyWindow("{WINDOW}-probe")
+except cv2.error:
+    sys.exit(3)
+"""
+NO_GUI = "this OpenCV has no GUI (opencv-python-headless)"
+
+
+def gui_problem() -> str | None:
+    """Why no window can be opened, or None when one can. Checked once, before the frames, by
+    a tiny window opened and closed in a child process: opencv-python-headless raises "The
+    function is not implemented" there (``NO_GUI``), and OpenCV's Qt aborts the whole process
+    when the display cannot be reached, which only a child survives."""
+    try:
+        probe = subprocess.run(
+            [sys.executable, "-c", _GUI_PROBE], capture_output=True, text=True, timeout=30
+        )
+    except subprocess.TimeoutExpired:
+        return f"the display {os.environ.get('DISPLAY', '')} did not answer within 30 s"
+    if probe.returncode == 0:
+        return None
+    if probe.returncode == 3:
+        return NO_GUI
+    lines = [line.strip() for line in probe.stderr.splitlines() if line.strip()]
+    display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or "(none)"
+    return f"cannot open one on display {display} ({lines[0] if lines else probe.returncode})"
+
+
+def gui_available() -> bool:
+    """Whether this OpenCV can open a window on the current display (see ``gui_problem``)."""
+    return gui_problem() is None
+
+
+def show_frame(image_bgr, wait_ms: int) -> bool:
+    """Show a frame in the window for ``wait_ms`` (0: until a key is pressed); False once q or
+    Esc is pressed or the window was closed."""
+    cv2.imshow(WINDOW, image_bgr)
+    key = cv2.waitKey(max(0, int(wait_ms))) & 0xFF
+    closed = cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1
+    return key not in QUIT_KEYS and not closed
+
+
+class VideoOut:
+    """An annotated video written under a temporary name beside ``path`` (``paths.is_partial``
+    knows it) and renamed onto ``path`` by ``close``: ``path`` only ever holds a finished file.
+    Nothing is written without a frame."""
+
+    def __init__(self, path: Path | str, fps: float):
+        self.path, self.fps = Path(path), fps if fps and fps > 0 else 15.0
+        self.writer = self.tmp = None
+        self.frames = 0
+
+    def write(self, frame_bgr) -> None:
+        if self.writer is None:
+            fd, tmp = tempfile.mkstemp(
+                prefix=f".{self.path.stem}.",
+                suffix=f".part{self.path.suffix}",
+                dir=self.path.parent,
+            )
+            os.close(fd)
+            self.tmp = Path(tmp)
+            fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+            self.writer = cv2.VideoWriter(str(self.tmp), fourcc, self.fps, frame_bgr.shape[1::-1])
+            if not self.writer.isOpened():
+                self.close()
+                raise ValueError(f"cannot write video {self.path}: give an .mp4 or .avi file name")
+        self.writer.write(frame_bgr)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+            self.writer = None
+        if self.tmp is not None:
+            if self.frames:
+                os.replace(self.tmp, self.path)
+            else:
+                self.tmp.unlink(missing_ok=True)
+            self.tmp = None
 
 
 def run_on_video(
-    detector: Detector, source, out_path: Path | None, show: bool, max_frames: int = 0
-) -> dict:
-    """Annotate every frame of a video file or camera index; write ``out_path`` when given."""
+    classifier: DeepfakeClassifier,
+    source,
+    out_path: Path | None,
+    show: bool,
+    max_frames: int = 0,
+    wait_ms: int = 1,
+):
+    """Annotate every frame of a video file or camera index, yielding one result per frame as it
+    goes (a caller keeps what was processed when a later frame fails). Writes ``out_path`` when
+    given, closed and complete however the run ends; shows a window when ``show`` (q or Esc
+    quits). A video file's end is the normal end. A camera that stops delivering frames after
+    it delivered some ends the run too, with a one-line warning on stderr (not an error: what
+    was processed is kept). Ctrl-C ends the run quietly."""
     capture = cv2.VideoCapture(source)
     if not capture.isOpened():
         what = f"camera index {source}" if isinstance(source, int) else f"video {source}"
         raise FileNotFoundError(f"cannot open {what}")
-    writer, results = None, []
+    writer = VideoOut(out_path, capture.get(cv2.CAP_PROP_FPS)) if out_path is not None else None
+    frames = 0
     try:
-        while not max_frames or len(results) < max_frames:
+        while not max_frames or frames < max_frames:
             ok, frame = capture.read()
             if not ok:
+                if isinstance(source, int) and frames:
+                    print(f"warning: camera index {source} stopped delivering frames after "
+                          f"{frames} frame(s); stopping with what was processed", file=sys.stderr)  # fmt: skip
+                elif isinstance(source, int):
+                    raise FileNotFoundError(f"camera index {source} opened but gave no frame")
                 break
-            annotated, result = detector.annotate(frame)
-            results.append({"frame": len(results), **result})
-            if out_path is not None:
-                if writer is None:
-                    fps = capture.get(cv2.CAP_PROP_FPS) or 15
-                    writer = cv2.VideoWriter(
-                        str(out_path), cv2.VideoWriter_fourcc(*"mp4v"), fps, annotated.shape[1::-1]
-                    )
-                    if not writer.isOpened():
-                        raise ValueError(
-                            f"cannot write video {out_path}: give an .mp4 or .avi file name"
-                        )
+            annotated, result = classifier.annotate(frame)
+            if writer is not None:
                 writer.write(annotated)
-            if show:
-                cv2.imshow("deepfake-iot", annotated)
-                if cv2.waitKey(1) & 0xFF == ord("q"):
-                    break
+            frames += 1
+            yield {"frame": frames - 1, **result}
+            if show and not show_frame(annotated, wait_ms):
+                break
     except KeyboardInterrupt:  # Ctrl-C ends a headless camera run; keep what was written
         pass
     finally:
         capture.release()
         if writer is not None:
-            writer.release()
-    return results
+            writer.close()
 
 
-def run_on_images(detector: Detector, folder: Path, out_dir: Path | None) -> list[dict]:
-    """Annotate every image of a folder (sorted); write annotated copies to ``out_dir``."""
+def run_on_images(
+    classifier: DeepfakeClassifier,
+    folder: Path,
+    out_dir: Path | None,
+    show: bool = False,
+    wait_ms: int = 1,
+):
+    """Annotate every image of a folder (sorted), yielding one result per image; write annotated
+    copies to ``out_dir``; show each in the window for ``wait_ms`` when ``show`` (q or Esc
+    quits). Ctrl-C ends the run quietly."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"image folder {folder} not found")
-    paths = sorted(
-        p
-        for p in folder.iterdir()
-        if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-    )
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise FileNotFoundError(f"no images (.jpg, .png, ...) in {folder}")
-    results = []
-    for path in paths:
-        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if frame is None:
-            results.append({"frame": path.name, "face": False, "label": "unreadable", "ms": 0.0})
-            continue
-        annotated, result = detector.annotate(frame)
-        results.append({"frame": path.name, **result})
-        if out_dir is not None:
-            write_image(Path(out_dir) / f"{path.stem}.png", annotated)
-    return results
+    try:
+        for path in paths:
+            frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if frame is None:
+                yield {"frame": path.name, "face": False, "label": "unreadable"}
+                continue
+            annotated, result = classifier.annotate(frame)
+            if out_dir is not None:
+                write_image(Path(out_dir) / f"{path.stem}.png", annotated)
+            yield {"frame": path.name, **result}
+            if show and not show_frame(annotated, wait_ms):
+                break
+    except KeyboardInterrupt:  # Ctrl-C: keep what was written
+        pass
 
 
 def write_image(path: Path | str, image_bgr) -> Path:
@@ -228,14 +395,12 @@ def write_image(path: Path | str, image_bgr) -> Path:
 
 
 def has_display() -> bool:
-    """Whether a window can be opened (an X11 or Wayland session)."""
-    import os
-
+    """Whether a window could be opened (an X11 or Wayland session is set)."""
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def default_output(image=None, video=None, images=None, camera=None) -> Path:
-    """Where a headless run writes its annotated result when no ``--out`` is given: beside the
+    """Where a headless run writes its annotated result when no ``--out`` is given: in the
     current folder, named after the input (``<stem>_annotated.png``/``.mp4``, a folder for a
     folder of images, ``camera<index>_annotated.mp4``)."""
     if image is not None:
@@ -247,23 +412,54 @@ def default_output(image=None, video=None, images=None, camera=None) -> Path:
     return Path(f"camera{camera}_annotated.mp4")
 
 
-def write_log(results: list[dict], path: Path) -> None:
-    """One CSV row per frame: frame, face, P(fake), smoothed P(fake), label, milliseconds."""
-    import csv
+def check_output(path: Path | str, kind: str = "file") -> Path:
+    """Refuse, before any processing, an output the run could not write: ``kind`` is "image",
+    "video", "folder" (of images) or "file" (the log). The folder it goes in must exist and take
+    a new file; ``ValueError`` names the path."""
+    path = Path(path)
+    folder = path if kind == "folder" and path.is_dir() else path.parent
+    if kind == "image" and path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ValueError(f"cannot write image {path}: give a .png or .jpg file name")
+    if kind == "video" and path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise ValueError(f"cannot write video {path}: give an .mp4 or .avi file name")
+    if path.is_dir() and kind != "folder":
+        raise ValueError(f"cannot write {path}: it is a folder")
+    if kind == "folder" and path.exists() and not path.is_dir():
+        raise ValueError(f"cannot write images into {path}: it is a file, not a folder")
+    if not folder.is_dir():
+        raise ValueError(f"cannot write {path}: the folder {folder} does not exist")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise ValueError(f"cannot write {path}: {error.strerror or error}") from error
+    return path
 
-    fields = ["frame", "face", "p_fake", "p_fake_smoothed", "label", "ms"]
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(results)
+
+def write_log(results: list[dict], path: Path | str) -> Path:
+    """One CSV row per frame (``LOG_FIELDS``), written atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(results)
+    return Path(path)
 
 
 def summarize(results: list[dict]) -> dict:
-    """Frames, frames with a face, faces judged fake, and the mean per-frame latency (ms)."""
-    faces = [r for r in results if r["face"]]
+    """Frames, frames with a face, faces judged fake, the mean per-frame and detector latency
+    (ms), and the frame rate over the whole run (frames arriving; 1000 / mean ms for one)."""
+    faces_found = [r for r in results if r["face"]]
+    timed = [r for r in results if r.get("ms") is not None]
+    mean_ms = float(np.mean([r["ms"] for r in timed])) if timed else float("nan")
+    mean_detect = float(np.mean([r["detect_ms"] for r in timed])) if timed else float("nan")
+    span = timed[-1]["time_s"] - timed[0]["time_s"] if len(timed) > 1 else 0.0
+    fps = (len(timed) - 1) / span if span > 0 else (1000 / mean_ms if timed else float("nan"))
     return {
         "frames": len(results),
-        "faces": len(faces),
-        "fake": sum(bool(r.get("fake")) for r in faces),
-        "mean_ms": float(np.mean([r["ms"] for r in results])) if results else float("nan"),
+        "faces": len(faces_found),
+        "fake": sum(bool(r.get("fake")) for r in faces_found),
+        "mean_ms": mean_ms,
+        "mean_detect_ms": mean_detect,
+        "fps": fps,
     }

@@ -189,3 +189,57 @@ def gallery_figure(images, titles, ncols: int = 8, tile: float = 1.35):
             ax.set_title(pretty(titles[index]), fontsize=7)
     fig.tight_layout(pad=0.3)
     return fig
+
+
+def detection_rate_figure(rates: pd.DataFrame, ncols: int = 3, panel_size=(2.6, 2.1)):
+    """Face detection rate against degradation level, one panel per degradation, one line per
+    detector; the clean frames' rate is level 0 of every panel. ``rates`` is
+    ``facebench.rate_table``'s frame (degradation, level, one column per detector)."""
+    _require(rates, ("degradation", "level"), "rates")
+    detectors = [c for c in rates.columns if c not in ("degradation", "level")]
+    clean = rates[rates["degradation"] == "none"]
+    names = [n for n in rates["degradation"].unique() if n != "none"]
+    nrows = max(1, -(-len(names) // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size[0] * ncols, panel_size[1] * nrows),
+                             sharex=True, sharey=True, squeeze=False)  # fmt: skip
+    for ax, name in zip(axes.flat, names, strict=False):
+        part = pd.concat([clean, rates[rates["degradation"] == name]]).sort_values("level")
+        for index, detector in enumerate(detectors):
+            ax.plot(part["level"], part[detector], marker="os^v"[index % 4], label=pretty(detector))
+        ax.set_title(pretty(name), fontsize=9)
+        ax.set_ylim(-0.03, 1.03)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("level (0: clean)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("detection rate")
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def frame_path_figure(frame_path: pd.DataFrame, threads: int = 1, figsize=(6.4, 2.9)):
+    """Median time per camera frame of each stage (decode, detect, crop, classify) and of the
+    whole path without decoding, one row per frame size and detector, at ``threads``, on a log
+    axis (the stages differ by orders of magnitude). ``frame_path`` is
+    ``facebench.frame_path_table``'s frame."""
+    _require(frame_path, ("frame", "detector", "threads", "decode_median_ms", "detect_median_ms",
+                          "crop_median_ms", "classify_median_ms", "path_median_ms"), "frame_path")  # fmt: skip
+    part = frame_path[frame_path["threads"] == threads].reset_index(drop=True)
+    labels = (part["frame"] + " " + part["detector"].map(pretty)).tolist()
+    rows = np.arange(len(part))
+    fig, ax = plt.subplots(figsize=figsize)
+    for stage, marker in (("decode", "s"), ("detect", "o"), ("crop", "^"), ("classify", "v")):
+        ax.scatter(part[f"{stage}_median_ms"], rows, marker=marker, s=28, label=stage, zorder=3)
+    ax.scatter(part["path_median_ms"], rows, marker="|", s=260, color="black",
+               label="path (detect + crop + classify)", zorder=4)  # fmt: skip
+    ax.set_yticks(rows, labels, fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel(f"median ms per frame, {threads} thread(s)")
+    ax.invert_yaxis()
+    ax.grid(alpha=0.3, which="both", axis="x")
+    ax.legend(fontsize=6, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.25))
+    fig.tight_layout()
+    return fig

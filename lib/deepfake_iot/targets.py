@@ -87,3 +87,45 @@ def target_macros(table: pd.DataFrame) -> dict:
     missed = measured[measured["verdict"].str.startswith("missed")]
     return {"NumTargets": len(measured), "NumTargetsMet": len(measured) - len(missed),
             "TargetsMissed": "; ".join(missed["target"]) if len(missed) else "none"}
+
+
+MEMORY_LIMIT_MB = 150.0
+
+
+def frame_path_targets(frame_path: pd.DataFrame, rates: pd.DataFrame, quality: pd.DataFrame,
+                       runtimes: pd.DataFrame, demo_peak_mb: float, detector: str = "blazeface_short",
+                       frame: str = "640x480") -> pd.DataFrame:  # fmt: skip
+    """The whole frame path's targets, from numbers measured side by side in one run.
+
+    ``frame_path``: ``facebench.frame_path_table`` rows (one thread are used); ``rates``:
+    ``facebench.rate_table``; ``quality``: ``facebench.quality_summary``; ``runtimes``: bare
+    invoke rows (``runtime, model, variant, median_ms``) of the light CNN under the pinned
+    runtime; ``demo_peak_mb``: the demo process's peak resident memory.
+    """
+    one = frame_path[(frame_path["threads"] == 1) & (frame_path["frame"] == frame)]
+    one = one.rename(columns={"detector": "model"}).assign(variant="")
+    path = lambda name, column="path_median_ms": _value(one, name, "", column)  # noqa: E731
+    speedup = path("haar") / path(detector)
+    detector_ratio = path(detector, "detect_median_ms") / path(detector, "invoke_median_ms")
+    rows = [
+        _row(f"frame path {frame}, Haar / {detector}, at least 20", speedup, 20.0, speedup >= 20),
+        _row(f"{detector} stage / classifier invoke, at most 10", detector_ratio, 10.0, detector_ratio <= 10),
+    ]
+    if detector in rates and "haar" in rates:
+        gap = float((rates[detector] - rates["haar"]).min())
+        rows.append(_row(f"{detector} detection rate minus Haar's, worst degradation and level, at least 0",
+                         gap, 0.0, gap >= 0))
+    else:
+        rows.append(_row(f"{detector} detection rate minus Haar's, worst degradation and level, at least 0",
+                         math.nan, 0.0, math.nan))
+    false = quality.set_index("detector")["false_per_frame"] if len(quality) else pd.Series(dtype=float)
+    rows.append(_row(f"false detections per face-free frame, {detector} at most Haar's",
+                     float(false.get(detector, math.nan)), float(false.get("haar", math.nan)),
+                     false.get(detector, math.nan) <= false.get("haar", math.nan)))
+    int8 = _value(runtimes, LIGHT, "int8_ptq", "median_ms")
+    fp32 = _value(runtimes, LIGHT, "float32", "median_ms")
+    rows.append(_row("light CNN int8 / float32 latency under the pinned runtime, at most 1", int8 / fp32, 1.0,
+                     int8 <= fp32))
+    rows.append(_row(f"demo process peak memory, MB, under {MEMORY_LIMIT_MB:.0f}", float(demo_peak_mb),
+                     MEMORY_LIMIT_MB, demo_peak_mb < MEMORY_LIMIT_MB))
+    return pd.DataFrame(rows)

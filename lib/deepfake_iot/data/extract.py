@@ -18,7 +18,7 @@ import cv2
 import pandas as pd
 from tqdm.auto import tqdm
 
-from deepfake_iot.data.faces import largest_face, make_detector, square_crop
+from deepfake_iot.data.faces import face_crop, make_detector
 from deepfake_iot.data.frames import sample_video_frames
 from deepfake_iot.data.intake import BadMediaError, read_image
 from deepfake_iot.data.schema import MANIFEST_COLUMNS
@@ -81,12 +81,12 @@ def process_item(item: dict, crops_dir: Path, settings: dict, detector) -> tuple
         skipped.append({"source_path": item["source_path"], "frame_index": WHOLE_ITEM,
                         "reason": error.reason})  # fmt: skip
     for frame_index, image in frames:
-        box = largest_face(detector.detect(image))
-        if box is None:
+        found = face_crop(image, detector, size=settings["crop_size"], enlarge=settings["enlarge"])
+        if not found.found:
             skipped.append({"source_path": item["source_path"], "frame_index": int(frame_index),
                             "reason": "no_face"})  # fmt: skip
             continue
-        crop = square_crop(image, box, enlarge=settings["enlarge"], size=settings["crop_size"])
+        crop, box = found.crop, found.box
         crop_path = item_dir / f"{int(frame_index):03d}.png"
         with atomic_path(crop_path) as tmp:
             if not cv2.imwrite(str(tmp), crop):
@@ -132,7 +132,7 @@ def extract_face_crops(
     *,
     frames_per_video: int = 8,
     crop_size: int = 96,
-    detector: str = "haar",
+    detector: str = "blazeface_short",
     detector_model=None,
     enlarge: float = 1.3,
     workers: int = 0,
@@ -141,8 +141,9 @@ def extract_face_crops(
     """Extract square face crops of every item (a layouts DataFrame) into ``crops_dir``.
 
     ``frames_per_video`` frames are sampled evenly from each video; a still image is one
-    frame. ``detector`` is "haar", "yunet" (with ``detector_model``) or "none" (the images are
-    already face crops). ``workers``: 0 uses every core, 1 runs in this process; worker
+    frame. ``detector`` is a ``faces.DETECTOR_NAMES`` entry ("blazeface_short",
+    "blazeface_full", "haar", "yunet" with ``detector_model``, or "none" for images that are
+    already face crops); the crop is ``faces.face_crop``, the same as on the device. ``workers``: 0 uses every core, 1 runs in this process; worker
     processes are spawned, so a script calling this needs the ``if __name__ == "__main__":``
     guard (notebooks need nothing).
 

@@ -433,17 +433,3 @@ def camera(frame: np.ndarray, cam: Camera, rng: np.random.Generator) -> np.ndarr
     if not ok:
         raise RuntimeError("JPEG encoding failed")
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)
-
-
-def crop_face(frame: np.ndarray, box, crop_size: int, enlarge: float = 1.3) -> np.ndarray:
-    """Square crop around ``box`` enlarged ``enlarge`` times, border-replicated, INTER_AREA."""
-    x, y, w, h = box
-    side = int(round(max(w, h) * enlarge))
-    cx, cy = x + w / 2, y + h / 2
-    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
-    n_h, n_w = frame.shape[:2]
-    pad = max(0, -x0, -y0, x0 + side - n_w, y0 + side - n_h)
-    if pad:
-        frame = cv2.copyMakeBorder(frame, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    crop = frame[y0 + pad : y0 + pad + side, x0 + pad : x0 + pad + side]
-    return cv2.resize(crop, (crop_size, crop_size), interpolation=cv2.INTER_AREA)

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from ..paths import atomic_write_bytes, atomic_write_json, remove_partials
 from . import render
+from .faces import square_crop
 from .sbi import landmark_mask, self_blend
 from .schema import LABEL_FAKE, LABEL_REAL, MANIFEST_COLUMNS
 
@@ -263,7 +264,7 @@ def _video_task(task: dict) -> list[dict]:
     rows = []
     for index, (frame, _landmarks, box) in enumerate(frames):
         photo = render.camera(frame, cam, cam_rng)
-        crop = render.crop_face(photo, box, task["crop_size"])
+        crop = square_crop(photo, box, enlarge=1.3, size=task["crop_size"])
         ok, png = cv2.imencode(".png", crop)
         if not ok:
             raise RuntimeError(f"PNG encoding failed for {vid} frame {index}")

@@ -1,0 +1,350 @@
+"""Camera-sized frames of a real face, and the face detectors measured on them.
+
+Device side: numpy, OpenCV and pandas, no TensorFlow, so notebook 06 measures on the device.
+
+matplotlib (a dependency of both environments) ships a real portrait, Grace Hopper's official
+photograph (``sample_data/grace_hopper.jpg``, 512x600). Its face box was checked by hand
+(``PORTRAIT_FACE_BOX``). ``portrait_frames`` places the portrait in camera-sized frames at
+several face sizes, positions and in-plane rotations, each with the face box it then has, and
+``degraded_frames`` passes some of them through the project's IoT degradations (``degrade``) at
+every level. ``face_free_frames`` are camera-sized frames with no face: the portrait's own flag
+and uniform, matplotlib's gift-box picture, and rendered room-like scenes.
+
+``detection_quality`` runs each detector on every frame: a face counts as found when the largest
+box overlaps the known one by IoU >= 0.5, a false detection is any box on a face-free frame.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import math
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from deepfake_iot import degrade
+from deepfake_iot.data.faces import largest_face
+
+PORTRAIT_FILE = "grace_hopper.jpg"
+# (x, y, w, h) in the 512x600 portrait, checked by hand on a 50-pixel grid: cheek to cheek,
+# eyebrows to chin (BlazeFace's convention: the box ends above the hairline).
+PORTRAIT_FACE_BOX = (165, 140, 195, 195)
+# Regions of the portrait with no face in them, for face-free frames: the flag (left), the
+# uniform and medals (bottom).
+PORTRAIT_FACE_FREE = ((0, 0, 150, 330), (0, 380, 512, 220))
+FRAME_SIZES = {"640x480": (640, 480), "1280x720": (1280, 720)}
+# Face side as a fraction of the frame height: a face gate at arm's length down to a face
+# across a room.
+FACE_FRACTIONS = (0.12, 0.2, 0.3, 0.45, 0.6)
+ANGLES_DEG = (-25.0, 0.0, 25.0)
+# Where the face centre lands, as a fraction of the frame's width and height.
+POSITIONS = ((0.5, 0.5), (0.3, 0.4), (0.7, 0.6))
+DETECTION_DEGRADATIONS = ("gaussian_blur", "motion_blur", "low_light", "gaussian_noise", "jpeg",
+                          "downscale")  # fmt: skip
+IOU_FOUND = 0.5
+
+
+def _sample_data(name: str) -> Path:
+    """A file of matplotlib's sample data, found without importing matplotlib."""
+    try:
+        path = Path(
+            importlib.metadata.distribution("matplotlib").locate_file(
+                f"matplotlib/mpl-data/sample_data/{name}"
+            )
+        )
+    except importlib.metadata.PackageNotFoundError:
+        path = None
+    if path is None or not path.is_file():
+        raise FileNotFoundError(
+            f"matplotlib's sample image {name} not found: install matplotlib "
+            "(requirements-device.txt pins it)"
+        )
+    return path
+
+
+def load_portrait() -> np.ndarray:
+    """The real portrait (BGR, 600x512) whose face box is ``PORTRAIT_FACE_BOX``."""
+    image = cv2.imread(str(_sample_data(PORTRAIT_FILE)), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"{_sample_data(PORTRAIT_FILE)} could not be decoded")
+    return image
+
+
+def room_background(size: tuple[int, int], seed: int) -> np.ndarray:
+    """A face-free, room-like scene (BGR): a lit wall gradient, a floor, a few furniture-like
+    blocks and a window, with mild sensor noise."""
+    width, height = size
+    rng = np.random.default_rng(seed)
+    wall = rng.uniform(90, 200, 3)
+    light = (
+        np.linspace(1.15, 0.75, width)[None, :, None] * np.linspace(1.1, 0.9, height)[:, None, None]
+    )
+    image = np.clip(wall * light, 0, 255).astype(np.float32)
+    floor_top = int(height * rng.uniform(0.65, 0.85))
+    image[floor_top:] = rng.uniform(40, 140, 3)
+    for _ in range(int(rng.integers(2, 5))):
+        x0, y0 = int(rng.uniform(0, width * 0.8)), int(rng.uniform(height * 0.3, height * 0.8))
+        w, h = (
+            int(rng.uniform(width * 0.08, width * 0.3)),
+            int(rng.uniform(height * 0.1, height * 0.4)),
+        )
+        cv2.rectangle(image, (x0, y0), (x0 + w, y0 + h), rng.uniform(20, 230, 3).tolist(), -1)
+    wx, wy = int(rng.uniform(0, width * 0.7)), int(rng.uniform(0, height * 0.2))
+    cv2.rectangle(image, (wx, wy), (wx + width // 5, wy + height // 4), (235, 235, 225), -1)
+    image = cv2.GaussianBlur(image, (0, 0), 1.5) + rng.normal(0, 3, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def place_portrait(
+    portrait: np.ndarray,
+    size: tuple[int, int],
+    face_fraction: float,
+    centre: tuple[float, float],
+    angle_deg: float,
+    background: np.ndarray,
+) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """The portrait scaled so that its face is ``face_fraction`` of the frame height, rotated by
+    ``angle_deg`` about the face centre, the face centre placed at ``centre`` (fractions of
+    width and height), over ``background``. Returns the frame and the face box it now has
+    (the hand-checked box, scaled and moved with the face; a rotation keeps its size)."""
+    width, height = size
+    fx, fy, fw, fh = PORTRAIT_FACE_BOX
+    scale = face_fraction * height / fh
+    face_centre = (fx + fw / 2.0, fy + fh / 2.0)
+    target = (centre[0] * width, centre[1] * height)
+    matrix = cv2.getRotationMatrix2D(face_centre, angle_deg, scale)
+    matrix[:, 2] += np.subtract(target, face_centre)
+    frame = background.copy()
+    cv2.warpAffine(portrait, matrix, (width, height), dst=frame, flags=cv2.INTER_AREA
+                   if scale < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_TRANSPARENT)  # fmt: skip
+    side_w, side_h = fw * scale, fh * scale
+    return frame, (target[0] - side_w / 2, target[1] - side_h / 2, side_w, side_h)
+
+
+def portrait_frames(size: tuple[int, int] = (640, 480), seed: int = 0) -> list[dict]:
+    """Every face size x position x rotation of ``FACE_FRACTIONS``, ``POSITIONS`` and
+    ``ANGLES_DEG``: dicts with ``frame`` (BGR), ``box``, ``face_fraction``, ``angle``,
+    ``position``, ``degradation`` ("none") and ``level`` (0). A placement whose face would leave
+    the frame is left out."""
+    portrait = load_portrait()
+    frames = []
+    for index, (fraction, position, angle) in enumerate(
+        (f, p, a) for f in FACE_FRACTIONS for p in POSITIONS for a in ANGLES_DEG
+    ):
+        frame, box = place_portrait(portrait, size, fraction, position, angle,
+                                    room_background(size, seed + index))  # fmt: skip
+        x, y, w, h = box
+        if x < 0 or y < 0 or x + w > size[0] or y + h > size[1]:
+            continue
+        frames.append({"frame": frame, "box": box, "face_fraction": fraction, "angle": angle,
+                       "position": f"{position[0]:.1f},{position[1]:.1f}",
+                       "degradation": "none", "level": 0})  # fmt: skip
+    return frames
+
+
+def degraded_frames(
+    frames: list[dict], names=DETECTION_DEGRADATIONS, levels=(1, 2, 3, 4, 5), seed: int = 0
+) -> list[dict]:
+    """Each frame of ``frames`` passed through each degradation at each level (seeded)."""
+    out = []
+    for name in names:
+        for level in levels:
+            for index, item in enumerate(frames):
+                image = degrade.apply(item["frame"], name, level, seed=seed + 1000 * level + index)
+                out.append({**item, "frame": image, "degradation": name, "level": int(level)})
+    return out
+
+
+def face_free_frames(size: tuple[int, int] = (640, 480), count: int = 30, seed: int = 0) -> list:
+    """``count`` camera-sized BGR frames with no face: crops of the portrait's flag and uniform,
+    matplotlib's gift-box picture, and room-like scenes, in turn."""
+    width, height = size
+    portrait = load_portrait()
+    pack = cv2.imread(str(_sample_data("Minduka_Present_Blue_Pack.png")), cv2.IMREAD_COLOR)
+    rng = np.random.default_rng(seed)
+    frames = []
+    for index in range(count):
+        kind = index % 4
+        if kind < 2:
+            x, y, w, h = PORTRAIT_FACE_FREE[kind]
+            source = portrait[y : y + h, x : x + w]
+        elif kind == 2 and pack is not None:
+            source = pack
+        else:
+            frames.append(room_background(size, seed + 10_000 + index))
+            continue
+        if rng.random() < 0.5:
+            source = source[:, ::-1]
+        frames.append(cv2.resize(np.ascontiguousarray(source), (width, height),
+                                 interpolation=cv2.INTER_LINEAR))  # fmt: skip
+    return frames
+
+
+def iou(box_a, box_b) -> float:
+    """Intersection over union of two ``(x, y, w, h)`` boxes."""
+    ax, ay, aw, ah = box_a
+    bx, by, bw, bh = box_b
+    inter_w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    inter_h = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = inter_w * inter_h
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+def detection_quality(detectors: dict, face_frames: list[dict], empty_frames: list,
+                      progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """Run each detector (``name -> detector``) on every frame.
+
+    Returns ``(per_frame, summary)``. ``per_frame``: one row per detector and face frame
+    (degradation, level, face size, angle, ``iou`` of the largest box with the known one,
+    ``found`` = iou >= 0.5, ``boxes``, ``ms``) and per face-free frame (``degradation``
+    "face-free", ``boxes`` = false detections). ``summary``: per detector, the detection rate
+    on clean frames and on degraded ones, false detections per face-free frame, and the median
+    ms per frame.
+    """
+    from tqdm.auto import tqdm
+
+    rows = []
+    total = len(detectors) * (len(face_frames) + len(empty_frames))
+    with tqdm(total=total, desc="face detectors", unit="frame", disable=not progress) as bar:
+        for name, detector in detectors.items():
+            for item in face_frames:
+                started = time.perf_counter()
+                boxes = detector.detect(item["frame"])
+                ms = (time.perf_counter() - started) * 1000
+                best = largest_face(boxes)
+                overlap = iou(best, item["box"]) if best is not None else 0.0
+                rows.append({"detector": name, "degradation": item["degradation"],
+                             "level": item["level"], "face_fraction": item["face_fraction"],
+                             "angle": item["angle"], "iou": overlap,
+                             "found": overlap >= IOU_FOUND, "boxes": len(boxes), "ms": ms})  # fmt: skip
+                bar.update()
+            for frame in empty_frames:
+                started = time.perf_counter()
+                boxes = detector.detect(frame)
+                rows.append({"detector": name, "degradation": "face-free", "level": 0,
+                             "face_fraction": 0.0, "angle": 0.0, "iou": np.nan, "found": False,
+                             "boxes": len(boxes), "ms": (time.perf_counter() - started) * 1000})  # fmt: skip
+                bar.update()
+    per_frame = pd.DataFrame(rows)
+    return per_frame, quality_summary(per_frame)
+
+
+def quality_summary(per_frame: pd.DataFrame) -> pd.DataFrame:
+    """Per detector: detection rate on clean and on degraded face frames, the worst
+    degradation-and-level rate, false detections per face-free frame, median ms per frame."""
+    faces = per_frame[per_frame["degradation"] != "face-free"]
+    empty = per_frame[per_frame["degradation"] == "face-free"]
+    clean = faces[faces["degradation"] == "none"]
+    degraded = faces[faces["degradation"] != "none"]
+    worst = degraded.groupby(["detector", "degradation", "level"])["found"].mean()
+    summary = pd.DataFrame({
+        "clean_rate": clean.groupby("detector")["found"].mean(),
+        "degraded_rate": degraded.groupby("detector")["found"].mean(),
+        "worst_rate": worst.groupby("detector").min() if len(worst) else np.nan,
+        "false_per_frame": empty.groupby("detector")["boxes"].mean(),
+        "median_ms": faces.groupby("detector")["ms"].median(),
+    })  # fmt: skip
+    return summary.rename_axis("detector").reset_index()
+
+
+def rate_table(per_frame: pd.DataFrame) -> pd.DataFrame:
+    """Detection rate per detector (columns) for clean frames and each degradation and level
+    (rows)."""
+    faces = per_frame[per_frame["degradation"] != "face-free"]
+    return faces.pivot_table(index=["degradation", "level"], columns="detector", values="found",
+                             aggfunc="mean").reset_index()  # fmt: skip
+
+
+def camera_jpegs(frames: list, quality: int = 90) -> list[bytes]:
+    """Frames JPEG-encoded as a camera delivers them (``quality`` as a typical webcam's MJPEG)."""
+    encoded = []
+    for frame in frames:
+        ok, buffer = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+        if not ok:
+            raise RuntimeError("OpenCV failed to encode a JPEG frame")
+        encoded.append(buffer.tobytes())
+    return encoded
+
+
+def frame_path_table(model_path, detectors, sizes=("640x480", "1280x720"), threads=(1,),
+                     frames: int = 20, enlarge: float = 1.3, runtime: str | None = None,
+                     detector_model=None, seed: int = 0) -> pd.DataFrame:  # fmt: skip
+    """The whole frame path on camera-sized JPEG frames of the real portrait, per frame size,
+    detector and thread count: ``bench.end_to_end_benchmark``'s stage medians (decode, detect,
+    crop, classify, invoke), the path without decoding and its frames per second, and the faces
+    found. ``detector_model`` is passed to a detector of the same kind only (a BlazeFace file
+    for BlazeFace, a cascade for Haar)."""
+    from deepfake_iot import bench
+
+    rows = []
+    for size_name in sizes:
+        if size_name not in FRAME_SIZES:
+            raise ValueError(
+                f"unknown frame size {size_name!r}; expected one of {list(FRAME_SIZES)}"
+            )
+        placed = portrait_frames(FRAME_SIZES[size_name], seed=seed)
+        step = max(1, len(placed) // frames)
+        jpegs = camera_jpegs([item["frame"] for item in placed[::step][:frames]])
+        for name in detectors:
+            for count in threads:
+                result = bench.end_to_end_benchmark(model_path, jpegs, detector=name, threads=count,
+                                                    enlarge=enlarge, runtime=runtime,
+                                                    detector_model=detector_model)  # fmt: skip
+                rows.append({"frame": size_name, **result})
+    return pd.DataFrame(rows)
+
+
+def write_portrait_clip(path: Path | str, size: tuple[int, int] = (640, 480), frames: int = 60,
+                        fps: float = 15.0, seed: int = 0) -> Path:  # fmt: skip
+    """A video of the portrait drifting across a room scene, as a webcam would film it (mp4)."""
+    width, height = size
+    portrait = load_portrait()
+    background = room_background(size, seed)
+    path = Path(path)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    if not writer.isOpened():
+        raise ValueError(f"cannot write video {path}")
+    try:
+        for index in range(frames):
+            phase = index / max(1, frames - 1)
+            centre = (0.35 + 0.3 * phase, 0.5 + 0.05 * math.sin(6.28 * phase))
+            frame, _ = place_portrait(portrait, size, 0.4, centre, 10.0 * math.sin(6.28 * phase),
+                                      background)  # fmt: skip
+            writer.write(frame)
+    finally:
+        writer.release()
+    return path
+
+
+def demo_process_memory(model_path, detector: str, clip: Path | str, python: str | None = None,
+                        frames: int = 60) -> dict:  # fmt: skip
+    """Run the demo (``scripts/demo.py``) on ``clip`` as a process of its own, the way a device
+    deploys it (detector and classifier loaded, frames flowing, no window), and report its peak
+    resident memory (MB), exit code and summary line."""
+    import sys
+
+    from deepfake_iot import bench
+    from deepfake_iot.paths import project_root
+
+    script = project_root() / "scripts" / "demo.py"
+    command = [python or sys.executable, str(script), "--model", str(model_path), "--video",
+               str(clip), "--detector", detector, "--no-window", "--max-frames", str(frames),
+               "--out", str(Path(clip).with_name("demo_annotated.mp4"))]  # fmt: skip
+    code, peak_mb, stdout = bench.peak_rss_of(command)
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    return {"detector": detector, "exit_code": code, "peak_rss_mb": peak_mb,
+            "summary": lines[-2] if len(lines) >= 2 else (lines[-1] if lines else "")}  # fmt: skip
+
+
+def quality_sentence(summary: pd.DataFrame) -> str:
+    """One line per detector: clean and degraded detection rates, false detections, ms."""
+    return "\n".join(
+        f"{row.detector}: found {row.clean_rate:.0%} of clean faces and {row.degraded_rate:.0%} of "
+        f"degraded ones (worst degradation and level {row.worst_rate:.0%}), "
+        f"{row.false_per_frame:.2f} false detections per face-free frame, {row.median_ms:.3g} ms a frame"
+        for row in summary.itertuples()
+    )
