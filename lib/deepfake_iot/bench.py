@@ -625,9 +625,9 @@ def frame_path_macros(frame_path: pd.DataFrame, detectors: pd.DataFrame, runtime
     path, haar = _path_ms(frame_path, detector), _path_ms(frame_path, "haar")
     big = _path_ms(frame_path, detector, frame="1280x720")
     quality = detectors.set_index("detector") if len(detectors) else pd.DataFrame()
-    rate = lambda name, column: (
-        float(quality[column].get(name, float("nan"))) if len(quality) else float("nan")
-    )  # noqa: E731
+    def rate(name: str, column: str) -> float:
+        return float(quality[column].get(name, float("nan"))) if len(quality) else float("nan")
+
     return {
         "FrameDetector": detector.replace("_", " "),
         "FramePathMs": path,
