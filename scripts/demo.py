@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """Classify faces in an image, a video or a camera stream with a .tflite file (no TensorFlow).
 
+python scripts/demo.py --camera 0                  # the committed demo model; a window, q quits
 python scripts/demo.py --model models/tflite/light_cnn/int8_ptq.tflite --image face.jpg --out annotated.png
 python scripts/demo.py --model models/tflite/light_cnn/int8_ptq.tflite --video clip.mp4 --wait-ms 40
-python scripts/demo.py --model models/tflite/light_cnn/int8_ptq.tflite --camera 0      # a window; q quits
+
+Without --model it runs demo/light_cnn_int8_synthetic.tflite, trained on the embedded synthetic
+benchmark: it shows the pipeline working, it is not a detector for real faces.
 
 The first line says what the model is (its sidecar's trained_on and note), the last one the
 frames, faces, verdicts and timings. A window needs a display and OpenCV with its GUI
@@ -24,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 import cv2  # noqa: E402
 
 from deepfake_iot.data.faces import DETECTOR_NAMES  # noqa: E402
+from deepfake_iot.demo_model import demo_model_path  # noqa: E402
 from deepfake_iot.demo import (  # noqa: E402
     NO_GUI,
     DeepfakeClassifier,
@@ -47,7 +51,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--model", required=True, type=Path, help=".tflite file with its sidecar .json beside it"
+        "--model",
+        type=Path,
+        default=demo_model_path(),
+        help=".tflite file with its sidecar .json beside it (default: the committed demo model, "
+        "trained on synthetic faces only)",
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--image", type=Path)

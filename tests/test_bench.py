@@ -156,3 +156,22 @@ def test_device_info_has_the_keys():
     assert info["cores"] >= 1 and bench.device_slug(info)
     pi5 = "Hardware\t: BCM2835\nCPU part\t: 0xd0b\n"
     assert bench._cpu_name(pi5) == "Cortex-A76 / BCM2835"
+
+
+def test_runtimes_side_by_side_each_in_its_own_process(tiny_models, tmp_path):
+    files = list(tiny_models.values())
+    broken = tmp_path / "broken" / "int8_ptq.tflite"
+    broken.parent.mkdir()
+    broken.write_bytes(b"\x00" * 64)
+    rows = bench.compare_runtimes([*files, broken], runs=5, warmup=1)
+    installed = bench.installed_runtimes()
+    assert installed[0] == "ai_edge_litert" and set(rows["runtime"]) == set(installed)
+    assert len(rows) == 3 * len(installed)
+    assert rows.loc[rows["model"] == "broken", "error"].str.contains("not a TFLite model").all()
+    table = bench.runtime_table(rows)
+    assert list(table.columns[:2]) == ["model", "variant"] and len(table) == 3
+    assert (table[table["model"] == "broken"].iloc[0, 2:] == "fails").all()
+    unknown = bench.run_in_process(sys.executable, files[:1], runtime="no_such_runtime", runs=1)
+    assert "unknown TFLite runtime" in unknown[0]["error"]
+    with pytest.raises(RuntimeError, match="deepfake_iot.bench failed"):
+        bench.run_in_process("/bin/false", files, runtime=None, runs=1)

@@ -1,5 +1,6 @@
-"""The device environment of ``requirements-device.txt``: it installs, and the device side of
-the library (benchmark, demo) runs in it with tflite-runtime and without TensorFlow.
+"""The device environment of ``requirements-device.txt`` (+ BlazeFace's model files installed
+with ``--no-deps``): it installs, and the device side of the library (benchmark, demo, notebook
+06, the committed demo model) runs in it on ai-edge-litert, numpy 2 and without TensorFlow.
 
 Slow: the first run builds a virtualenv in ``~/.cache/deepfake-iot/device-venv`` (about half a
 minute with a warm pip cache); later runs reuse it while ``requirements-device.txt``, the
@@ -29,7 +30,9 @@ VENV = Path(
     os.environ.get("DFIOT_DEVICE_VENV", Path.home() / ".cache" / "deepfake-iot" / "device-venv")
 )
 MARKER = "requirements.sha256"
-PROBE_PACKAGE = "tflite-runtime==2.14.0"  # the one pin without which nothing here runs
+MODELS = ROOT / "requirements-device-models.txt"
+PROBE_PACKAGE = "ai-edge-litert==2.3.0"  # the one pin without which nothing here runs
+MEMORY_LIMIT_MB = 150
 
 DEVICE_SCRIPT = """
 import json, sys
@@ -45,8 +48,9 @@ rows = []
 for path in sys.argv[1:]:
     result = bench.benchmark_model(path, threads=1, warmup=3, runs=30)
     rows.append({"file": path, **result})
-frame = np.full((120, 160, 3), 90, np.uint8)
-e2e = bench.end_to_end_benchmark(sys.argv[-1], [frame], detector="haar", runs=5)
+from deepfake_iot import facebench
+frame = facebench.portrait_frames((640, 480))[30]["frame"]
+e2e = bench.end_to_end_benchmark(sys.argv[-1], [frame], detector="blazeface_short", runs=5)
 assert "tensorflow" not in sys.modules
 print(json.dumps({"rows": rows, "end_to_end": e2e, "numpy": np.__version__}))
 """
@@ -57,7 +61,7 @@ def _venv_python(venv: Path) -> Path:
 
 
 def _requirements_hash() -> str:
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes())
+    digest = hashlib.sha256(REQUIREMENTS.read_bytes() + MODELS.read_bytes())
     digest.update(f"{platform.python_version()} {platform.machine()} {ROOT}".encode())
     return digest.hexdigest()
 
@@ -100,6 +104,7 @@ def _build_device_venv(tmp_path) -> tuple[Path, float]:
     steps = [
         [sys.executable, "-m", "venv", str(VENV)],
         [str(python), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)],
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", "-r", str(MODELS)],
         [str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", str(ROOT)],
     ]
     for step in steps:
@@ -139,7 +144,7 @@ def tiny_tflite(tmp_path_factory):
     rng = np.random.default_rng(0)
     samples = [[rng.random((1, 32, 32, 3), dtype=np.float32)] for _ in range(16)]
     paths = []
-    for variant in ("float32", "int8_ptq"):
+    for variant in ("float32", "float16", "dynamic_range", "int8_ptq"):  # every kind 04 writes
         content = quantize.convert(model, variant, samples if variant == "int8_ptq" else None)
         path = folder / f"{variant}.tflite"
         quantize.write_variant(content, path, {"variant": variant, "threshold": 0.5})
@@ -157,22 +162,86 @@ def test_device_environment_runs_the_benchmark_without_tensorflow(
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["numpy"].startswith("1.")
+    assert report["numpy"].startswith("2.")
     for row in report["rows"]:
-        assert row["runtime"] == "tflite_runtime" and row["runs"] == 30
+        assert row["runtime"] == "ai_edge_litert" and row["runs"] == 30
         assert row["min_ms"] <= row["median_ms"] <= row["p99_ms"] <= row["max_ms"]
-    assert report["end_to_end"]["frames"] == 5 and report["end_to_end"]["invoke_median_ms"] > 0
+    e2e = report["end_to_end"]
+    assert e2e["frames"] == 5 and e2e["invoke_median_ms"] > 0 and e2e["faces_found"] == 5
 
 
-def test_device_environment_runs_the_demo(device_python, tiny_tflite, tmp_path):
+def test_device_environment_runs_the_demo_within_its_memory(device_python, tiny_tflite, tmp_path):
+    """The demo as deployed: a process of its own, BlazeFace and the classifier loaded, camera
+    frames flowing; its own peak resident memory stays under the limit."""
+    from deepfake_iot import bench, facebench
+
+    clip = facebench.write_portrait_clip(tmp_path / "clip.mp4", frames=40)
+    command = [str(device_python), str(ROOT / "scripts" / "demo.py"), "--model", str(tiny_tflite[-1]),
+               "--video", str(clip), "--out", str(tmp_path / "annotated.mp4"), "--no-window",
+               "--log", str(tmp_path / "log.csv")]  # fmt: skip
+    code, peak_mb, stdout = bench.peak_rss_of(command, timeout=120, cwd=tmp_path)
+    print(f"demo process in the device environment: peak {peak_mb:.0f} MB")
+    assert code == 0, stdout[-2000:]
+    assert "40 frame(s)" in stdout and (tmp_path / "annotated.mp4").stat().st_size > 0
+    assert peak_mb < MEMORY_LIMIT_MB, f"the demo process peaked at {peak_mb:.0f} MB"
+    rows = (tmp_path / "log.csv").read_text().splitlines()
+    assert len(rows) == 41 and "detect_ms" in rows[0]
+
+
+def test_every_converted_file_loads_on_the_device_runtime(device_python, tiny_tflite, tmp_path):
+    code = (
+        "import sys\nfrom deepfake_iot import tflite_io\n"
+        "for path in sys.argv[1:]:\n"
+        "    interpreter, name = tflite_io.load_interpreter(path)\n"
+        "    interpreter.invoke()\n"
+        "    print(name, path)\n"
+    )
+    done = _run([str(device_python), "-c", code, *map(str, tiny_tflite)], timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("ai_edge_litert") == len(tiny_tflite) == 4
+
+
+def test_the_committed_demo_model_runs_on_the_device(device_python, tmp_path):
+    from deepfake_iot.demo_model import demo_model_path
+
+    model = demo_model_path()
+    sidecar = json.loads(model.with_suffix(".json").read_text())
+    assert sidecar["profile"] == "demo_model" and len(sidecar["commit"]) >= 7
+    assert sidecar["dataset"] == "synthetic" and "not a detector for real faces" in sidecar["note"]
+    assert 50_000 < model.stat().st_size < 200_000
+    from deepfake_iot import facebench
+
+    frame, _ = facebench.place_portrait(facebench.load_portrait(), (640, 480), 0.4, (0.5, 0.5), 0.0,
+                                        facebench.room_background((640, 480), 0))  # fmt: skip
     import cv2
 
-    cv2.imwrite(str(tmp_path / "frame.png"), np.full((120, 160, 3), 90, np.uint8))
-    done = _run(
-        [str(device_python), str(ROOT / "scripts" / "demo.py"), "--model", str(tiny_tflite[-1])]
-        + ["--image", "frame.png", "--out", "annotated.png", "--no-window"],
-        timeout=120,
-        cwd=tmp_path,
-    )
+    cv2.imwrite(str(tmp_path / "portrait.jpg"), frame)
+    done = _run([str(device_python), str(ROOT / "scripts" / "demo.py"), "--image", "portrait.jpg",
+                 "--no-window", "--log", "log.csv"], timeout=120, cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "1 frame(s)" in done.stdout and (tmp_path / "annotated.png").is_file()
+    first = done.stdout.splitlines()[0]
+    assert "synthetic" in first and "not a detector for real faces" in first, first
+    assert (tmp_path / "portrait_annotated.png").is_file()
+    assert ",True," in (tmp_path / "log.csv").read_text()  # the face was found
+
+
+def test_notebook_06_runs_in_the_device_environment(device_python, tiny_tflite, tmp_path):
+    """Notebook 06, executed with papermill by the device environment's own Python."""
+    out = tmp_path / "out"
+    folder = out / "models" / "tflite" / "light_cnn"
+    folder.mkdir(parents=True)
+    for path in tiny_tflite:
+        for source in (path, path.with_suffix(".json")):
+            shutil.copy(source, folder / source.name)
+    parameters = {"bench_runs": 5, "bench_warmup": 1, "bench_threads": [1, 2], "bench_camera_frames": 3,
+                  "bench_degrade_every": 45, "bench_face_free_frames": 2,
+                  "bench_detectors": ["blazeface_short", "haar"]}  # fmt: skip
+    args = [item for key, value in parameters.items() for item in ("-y", f"{key}: {json.dumps(value)}")]
+    env = {**os.environ, "DFIOT_OUT": str(out), "DFIOT_PROFILE": "device-test"}
+    done = _run([str(device_python), "-m", "papermill", "--kernel", "python3",
+                 str(ROOT / "notebooks" / "06_device_benchmark.ipynb"), str(tmp_path / "06.ipynb"),
+                 *args], timeout=600, cwd=tmp_path, env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "ai_edge_litert" in (tmp_path / "06.ipynb").read_text()
+    assert (out / "paper" / "generated" / "tables" / "frame_path.tex").is_file()
+    assert (out / "figures" / "face_detectors.png").is_file()

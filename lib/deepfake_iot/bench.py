@@ -623,10 +623,15 @@ def frame_path_macros(frame_path: pd.DataFrame, detectors: pd.DataFrame, runtime
                       detector: str) -> dict:  # fmt: skip
     """The frame-path numbers the paper quotes."""
     path, haar = _path_ms(frame_path, detector), _path_ms(frame_path, "haar")
-    big = _path_ms(frame_path, detector, frame="1280x720")
+    sizes = sorted(set(frame_path["frame"]), key=_pixels) if len(frame_path) else ["1280x720"]
+    big = _path_ms(frame_path, detector, frame=sizes[-1])
     quality = detectors.set_index("detector") if len(detectors) else pd.DataFrame()
     def rate(name: str, column: str) -> float:
         return float(quality[column].get(name, float("nan"))) if len(quality) else float("nan")
+
+    def percent(name: str, column: str):
+        value = rate(name, column)
+        return round(100 * value) if value == value else "--"
 
     return {
         "FrameDetector": detector.replace("_", " "),
@@ -641,15 +646,23 @@ def frame_path_macros(frame_path: pd.DataFrame, detectors: pd.DataFrame, runtime
         "FrameInvokeMs": _path_ms(frame_path, detector, "invoke_median_ms"),
         "FrameDetectorRatio": _path_ms(frame_path, detector, "detect_median_ms")
         / _path_ms(frame_path, detector, "invoke_median_ms"),
-        "DetectRateClean": rate(detector, "clean_rate"),
-        "DetectRateDegraded": rate(detector, "degraded_rate"),
-        "DetectRateHaarClean": rate("haar", "clean_rate"),
-        "DetectRateHaarDegraded": rate("haar", "degraded_rate"),
-        "DetectRateFullClean": rate("blazeface_full", "clean_rate"),
+        "DetectRateClean": percent(detector, "clean_rate"),
+        "DetectRateDegraded": percent(detector, "degraded_rate"),
+        "DetectRateHaarClean": percent("haar", "clean_rate"),
+        "DetectRateHaarDegraded": percent("haar", "degraded_rate"),
+        "DetectRateFullClean": percent("blazeface_full", "clean_rate"),
+        "DetectRateFullDegraded": percent("blazeface_full", "degraded_rate"),
         "FalseHaar": rate("haar", "false_per_frame"),
         "FalseDetector": rate(detector, "false_per_frame"),
         "NumRuntimes": int(len(runtimes.columns) - 2) if len(runtimes) else 0,
+        "FrameSmall": sorted(set(frame_path["frame"]), key=_pixels)[0] if len(frame_path) else "--",
+        "FrameLarge": sorted(set(frame_path["frame"]), key=_pixels)[-1] if len(frame_path) else "--",
     }
+
+
+def _pixels(size_name: str) -> int:
+    width, height = (int(v) for v in size_name.split("x"))
+    return width * height
 
 
 def _main(argv=None) -> int:
@@ -669,7 +682,12 @@ def _main(argv=None) -> int:
             row = benchmark_model(path, threads=args.threads, warmup=args.warmup,
                                   runs=args.runs, runtime=args.runtime)  # fmt: skip
         except (ValueError, ImportError) as error:
-            row = {"file": Path(path).name, "runtime": args.runtime, "error": str(error)[-300:]}
+            try:
+                name = args.runtime or tflite_io.available_runtime()[1]
+            except ImportError:
+                name = "none"
+            row = {"file": Path(path).name, "runtime": name, "runtime_version": _runtime_version(name),
+                   "error": str(error)[-300:]}  # fmt: skip
         print(json.dumps({"path": str(path), **row}), flush=True)
     return 0
 

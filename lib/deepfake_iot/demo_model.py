@@ -19,7 +19,7 @@ from deepfake_iot.paths import atomic_write_bytes, atomic_write_json, project_ro
 DEMO_NAME = "light_cnn_int8_synthetic"
 TRAINED_ON = "the embedded synthetic benchmark (procedural faces rendered by notebook 01)"
 NOTE = (
-    "demo model: it shows the pipeline working on a device; trained on synthetic faces only, "
+    "a demo model: it shows the pipeline working on a device; trained on synthetic faces only, "
     "it is not a detector for real faces"
 )
 
