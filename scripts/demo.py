@@ -27,7 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 import cv2  # noqa: E402
 
 from deepfake_iot.data.faces import DETECTOR_NAMES  # noqa: E402
-from deepfake_iot.demo_model import demo_model_path  # noqa: E402
 from deepfake_iot.demo import (  # noqa: E402
     NO_GUI,
     DeepfakeClassifier,
@@ -42,6 +41,7 @@ from deepfake_iot.demo import (  # noqa: E402
     write_image,
     write_log,
 )
+from deepfake_iot.demo_model import demo_model_path  # noqa: E402
 
 ERRORS = (OSError, ValueError, ImportError, cv2.error)
 

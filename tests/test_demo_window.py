@@ -1,21 +1,15 @@
 """The demo's window, for real: ``scripts/demo.py`` under the GUI build of OpenCV
 (``requirements-device-gui.txt``) on an Xvfb display, playing a clip of a real portrait.
 
-Slow: the first run builds a virtualenv in ``~/.cache/deepfake-iot/device-gui-venv`` from
-``requirements-device-gui.txt``, then ``requirements-device-models.txt`` and this checkout with
-``--no-deps``; later runs reuse it while those files, the Python version and the checkout's path
-are unchanged. ``DFIOT_DEVICE_GUI_VENV`` names another folder. Skipped when pip cannot reach
-the package index, or without the X tools (Debian packages: xvfb, xdotool, and imagemagick or
+Slow: the GUI environment is built once and cached (``tests/device_envs.py``). Skipped when
+pip cannot reach the package index, or without the X tools (Debian packages: xvfb, xdotool, and imagemagick or
 x11-apps for the screenshot).
 """
 
 import csv
-import hashlib
 import os
-import platform
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,85 +17,13 @@ import numpy as np
 import pytest
 
 from .conftest import ROOT
+from .device_envs import build_venv, run
 from .test_demo import portrait_clip, tiny_model, xvfb
 
 pytestmark = pytest.mark.slow
 
-REQUIREMENTS = (ROOT / "requirements-device-gui.txt", ROOT / "requirements-device-models.txt")
-VENV = Path(
-    os.environ.get(
-        "DFIOT_DEVICE_GUI_VENV", Path.home() / ".cache" / "deepfake-iot" / "device-gui-venv"
-    )
-)
-MARKER = "requirements.sha256"
-PROBE_PACKAGE = "opencv-python==4.10.0.84"  # the pin that makes this environment differ
 FRAMES, WAIT_MS = 80, 60
 BOX_COLORS = ((0, 200, 0), (0, 0, 255))  # BGR: real, fake
-
-
-def _venv_python(venv: Path) -> Path:
-    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-
-
-def _requirements_hash() -> str:
-    digest = hashlib.sha256()
-    for path in REQUIREMENTS:
-        digest.update(path.read_bytes())
-    digest.update(f"{platform.python_version()} {platform.machine()} {ROOT}".encode())
-    return digest.hexdigest()
-
-
-def _run(command, timeout, **kwargs):
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, **kwargs)
-
-
-def _index_unreachable_reason(tmp_path) -> str | None:
-    """Why pip cannot fetch OpenCV's GUI build (fast: no retries, 10 s timeout), or None."""
-    try:
-        probe = _run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
-            + ["--timeout", "10", "--retries", "0", "--dest", str(tmp_path / "probe")]
-            + [PROBE_PACKAGE],
-            timeout=300,
-        )
-    except subprocess.TimeoutExpired:
-        return f"pip could not fetch {PROBE_PACKAGE} within 300 s"
-    if probe.returncode != 0:
-        lines = [line for line in probe.stderr.splitlines() if line.strip()]
-        return f"pip cannot fetch {PROBE_PACKAGE}: {lines[-1] if lines else probe.returncode}"
-    return None
-
-
-def _build_gui_venv(tmp_path) -> tuple[Path, float]:
-    """The GUI virtualenv, built (or rebuilt) unless a matching one exists; and the seconds the
-    build took (0 when reused)."""
-    wanted = _requirements_hash()
-    python = _venv_python(VENV)
-    marker = VENV / MARKER
-    if python.is_file() and marker.is_file() and marker.read_text().strip() == wanted:
-        return python, 0.0
-    reason = _index_unreachable_reason(tmp_path)
-    if reason:
-        pytest.skip(f"cannot build the GUI device environment: {reason}")
-    started = time.perf_counter()
-    shutil.rmtree(VENV, ignore_errors=True)
-    VENV.parent.mkdir(parents=True, exist_ok=True)
-    gui, models = REQUIREMENTS
-    steps = [
-        [sys.executable, "-m", "venv", str(VENV)],
-        [str(python), "-m", "pip", "install", "-q", "-r", str(gui)],
-        [str(python), "-m", "pip", "install", "-q", "--no-deps", "-r", str(models)],
-        [str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", str(ROOT)],
-    ]
-    for step in steps:
-        done = _run(step, timeout=900)
-        if done.returncode != 0:
-            shutil.rmtree(VENV, ignore_errors=True)
-            raise AssertionError(
-                f"{' '.join(step[2:])} failed in the GUI environment:\n{done.stderr[-3000:]}"
-            )
-    marker.write_text(wanted + "\n")  # written last: a half-built folder is rebuilt next time
-    return python, time.perf_counter() - started
 
 
 def _missing_tools() -> list[str]:
@@ -120,9 +42,9 @@ def gui_python(tmp_path_factory):
         )
         print(reason)
         pytest.skip(reason)
-    python, seconds = _build_gui_venv(tmp_path_factory.mktemp("device-gui-venv"))
+    python, seconds = build_venv("gui", tmp_path_factory.mktemp("device-gui-venv"))
     state = f"built in {seconds:.0f} s" if seconds else "reused"
-    print(f"GUI device environment {state}: {VENV}")
+    print(f"GUI device environment {state}: {python.parent.parent}")
     return python
 
 
@@ -146,12 +68,12 @@ def screenshot(display: str, folder: Path, env: dict) -> tuple[np.ndarray, Path]
 
     png = folder / "window.png"
     if shutil.which("import"):
-        done = _run(["import", "-window", "root", str(png)], timeout=30, env=env)
+        done = run(["import", "-window", "root", str(png)], timeout=30, env=env)
         assert done.returncode == 0, done.stderr
         image = cv2.imread(str(png), cv2.IMREAD_COLOR)
     else:
         xwd = folder / "window.xwd"
-        done = _run(["xwd", "-root", "-silent", "-out", str(xwd)], timeout=30, env=env)
+        done = run(["xwd", "-root", "-silent", "-out", str(xwd)], timeout=30, env=env)
         assert done.returncode == 0, done.stderr
         image = read_xwd(xwd)
         cv2.imwrite(str(png), image)
@@ -192,7 +114,7 @@ def test_the_demo_shows_the_annotated_video_in_a_window(gui_python, tmp_path):
             deadline = time.monotonic() + 60
             while demo.poll() is None and time.monotonic() < deadline and shown is None:
                 if window is None:
-                    found = _run(["xdotool", "search", "--name", "^deepfake-iot$"], 10, env=env)
+                    found = run(["xdotool", "search", "--name", "^deepfake-iot$"], 10, env=env)
                     window = found.stdout.split()[0] if found.stdout.split() else None
                 if window is not None:
                     shot, png = screenshot(display, tmp_path, env)

@@ -2,36 +2,21 @@
 with ``--no-deps``): it installs, and the device side of the library (benchmark, demo, notebook
 06, the committed demo model) runs in it on ai-edge-litert, numpy 2 and without TensorFlow.
 
-Slow: the first run builds a virtualenv in ``~/.cache/deepfake-iot/device-venv`` (about half a
-minute with a warm pip cache); later runs reuse it while ``requirements-device.txt``, the
-Python version and the checkout's path are unchanged. ``DFIOT_DEVICE_VENV`` names another
-folder. Skipped when pip cannot reach the package index.
+Slow: the environment is built once and cached (``tests/device_envs.py``); notebook 06 runs in
+it in ``tests/test_run_all.py``, on the smoke run's files.
 """
 
-import hashlib
 import json
 import os
-import platform
-import shutil
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from .conftest import ROOT
+from .device_envs import build_venv, run
 
 pytestmark = pytest.mark.slow
 
-REQUIREMENTS = ROOT / "requirements-device.txt"
-VENV = Path(
-    os.environ.get("DFIOT_DEVICE_VENV", Path.home() / ".cache" / "deepfake-iot" / "device-venv")
-)
-MARKER = "requirements.sha256"
-MODELS = ROOT / "requirements-device-models.txt"
-PROBE_PACKAGE = "ai-edge-litert==2.3.0"  # the one pin without which nothing here runs
 MEMORY_LIMIT_MB = 150
 
 DEVICE_SCRIPT = """
@@ -56,73 +41,15 @@ print(json.dumps({"rows": rows, "end_to_end": e2e, "numpy": np.__version__}))
 """
 
 
-def _venv_python(venv: Path) -> Path:
-    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-
-
-def _requirements_hash() -> str:
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes() + MODELS.read_bytes())
-    digest.update(f"{platform.python_version()} {platform.machine()} {ROOT}".encode())
-    return digest.hexdigest()
-
-
 def _run(command, timeout, **kwargs):
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, **kwargs)
-
-
-def _index_unreachable_reason(tmp_path) -> str | None:
-    """Why pip cannot fetch the device runtime (fast: no retries, 10 s timeout), or None."""
-    try:
-        probe = _run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
-            + ["--timeout", "10", "--retries", "0", "--dest", str(tmp_path / "probe")]
-            + [PROBE_PACKAGE],
-            timeout=120,
-        )
-    except subprocess.TimeoutExpired:
-        return f"pip could not fetch {PROBE_PACKAGE} within 120 s"
-    if probe.returncode != 0:
-        lines = [line for line in probe.stderr.splitlines() if line.strip()]
-        return f"pip cannot fetch {PROBE_PACKAGE}: {lines[-1] if lines else probe.returncode}"
-    return None
-
-
-def _build_device_venv(tmp_path) -> tuple[Path, float]:
-    """The device virtualenv, built (or rebuilt) unless a matching one exists; and the seconds
-    the build took (0 when reused)."""
-    wanted = _requirements_hash()
-    python = _venv_python(VENV)
-    marker = VENV / MARKER
-    if python.is_file() and marker.is_file() and marker.read_text().strip() == wanted:
-        return python, 0.0
-    reason = _index_unreachable_reason(tmp_path)
-    if reason:
-        pytest.skip(f"cannot build the device environment: {reason}")
-    started = time.perf_counter()
-    shutil.rmtree(VENV, ignore_errors=True)
-    VENV.parent.mkdir(parents=True, exist_ok=True)
-    steps = [
-        [sys.executable, "-m", "venv", str(VENV)],
-        [str(python), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)],
-        [str(python), "-m", "pip", "install", "-q", "--no-deps", "-r", str(MODELS)],
-        [str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", str(ROOT)],
-    ]
-    for step in steps:
-        done = _run(step, timeout=900)
-        if done.returncode != 0:
-            shutil.rmtree(VENV, ignore_errors=True)
-            raise AssertionError(
-                f"{' '.join(step[2:5])} failed in the device environment:\n{done.stderr[-3000:]}"
-            )
-    marker.write_text(wanted + "\n")  # written last: a half-built folder is rebuilt next time
-    return python, time.perf_counter() - started
+    return run(command, timeout, **kwargs)
 
 
 @pytest.fixture(scope="module")
 def device_python(tmp_path_factory):
-    python, seconds = _build_device_venv(tmp_path_factory.mktemp("device-venv"))
+    python, seconds = build_venv("device", tmp_path_factory.mktemp("device-venv"))
     state = f"built in {seconds:.0f} s" if seconds else "reused"
-    print(f"device environment {state}: {VENV}")
+    print(f"device environment {state}: {python.parent.parent}")
     return python
 
 
@@ -223,25 +150,3 @@ def test_the_committed_demo_model_runs_on_the_device(device_python, tmp_path):
     assert "synthetic" in first and "not a detector for real faces" in first, first
     assert (tmp_path / "portrait_annotated.png").is_file()
     assert ",True," in (tmp_path / "log.csv").read_text()  # the face was found
-
-
-def test_notebook_06_runs_in_the_device_environment(device_python, tiny_tflite, tmp_path):
-    """Notebook 06, executed with papermill by the device environment's own Python."""
-    out = tmp_path / "out"
-    folder = out / "models" / "tflite" / "light_cnn"
-    folder.mkdir(parents=True)
-    for path in tiny_tflite:
-        for source in (path, path.with_suffix(".json")):
-            shutil.copy(source, folder / source.name)
-    parameters = {"bench_runs": 5, "bench_warmup": 1, "bench_threads": [1, 2], "bench_camera_frames": 3,
-                  "bench_degrade_every": 45, "bench_face_free_frames": 2,
-                  "bench_detectors": ["blazeface_short", "haar"]}  # fmt: skip
-    args = [item for key, value in parameters.items() for item in ("-y", f"{key}: {json.dumps(value)}")]
-    env = {**os.environ, "DFIOT_OUT": str(out), "DFIOT_PROFILE": "device-test"}
-    done = _run([str(device_python), "-m", "papermill", "--kernel", "python3",
-                 str(ROOT / "notebooks" / "06_device_benchmark.ipynb"), str(tmp_path / "06.ipynb"),
-                 *args], timeout=600, cwd=tmp_path, env=env)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-4000:]
-    assert "ai_edge_litert" in (tmp_path / "06.ipynb").read_text()
-    assert (out / "paper" / "generated" / "tables" / "frame_path.tex").is_file()
-    assert (out / "figures" / "face_detectors.png").is_file()

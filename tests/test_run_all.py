@@ -215,49 +215,21 @@ def test_data_setup_on_a_generic_folder_with_junk(tmp_path):
     assert len(skipped) == 1 and "broken.jpg" in skipped.iloc[0]["source_path"]
 
 
-def device_venv():
-    """A virtualenv with only requirements-device.txt (no TensorFlow), cached by its hash.
+def device_venv(tmp_path_factory):
+    """The device environment (requirements-device.txt, BlazeFace's files, no TensorFlow)."""
+    from .device_envs import build_venv
 
-    The project itself is not installed there: the test puts this checkout's ``lib/`` on
-    PYTHONPATH, so a cached environment never points at another checkout.
-    """
-    import hashlib
-    import os
-    from pathlib import Path
-
-    digest = hashlib.sha256((ROOT / "requirements-device.txt").read_bytes()).hexdigest()[:12]
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "deepfake-iot"
-    venv = cache / f"device-runtime-{digest}"
-    python = venv / "bin" / "python"
-    if not (venv / ".complete").is_file():
-        subprocess.run(["python3", "-m", "venv", "--clear", str(venv)], check=True)
-        result = subprocess.run(
-            [
-                str(python),
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "-r",
-                str(ROOT / "requirements-device.txt"),
-            ],
-            capture_output=True,
-            text=True,
-        )
-        assert result.returncode == 0, (
-            f"device environment did not install: {result.stderr[-2000:]}"
-        )
-        (venv / ".complete").write_text("ok")
-    return venv
+    python, _ = build_venv("device", tmp_path_factory.mktemp("device-venv"))
+    return python.parent.parent
 
 
 @pytest.mark.slow
-def test_device_notebook_runs_without_tensorflow(smoke_run):
-    """Notebook 06 in an environment holding only the device runtime (tflite-runtime, numpy 1.x)."""
+def test_device_notebook_runs_without_tensorflow(smoke_run, tmp_path_factory):
+    """Notebook 06 in an environment holding only the device runtime (LiteRT, numpy 2)."""
     import os
 
     out, _ = smoke_run
-    venv = device_venv()
+    venv = device_venv(tmp_path_factory)
     probe = subprocess.run(
         [str(venv / "bin" / "python"), "-c", "import tensorflow"], capture_output=True
     )
@@ -293,4 +265,4 @@ def test_device_notebook_runs_without_tensorflow(smoke_run):
     assert len(runs) == 1, runs
     rows = json.loads(runs[0].read_text())["rows"]
     runtimes = {row.get("runtime") for row in rows if row.get("runtime")}
-    assert runtimes == {"tflite_runtime"}, runtimes
+    assert runtimes == {"ai_edge_litert"}, runtimes
