@@ -22,7 +22,7 @@ ALLOWED_ARGUMENTS = re.compile(
 )
 # Names that contain digits but quote no result.
 ALLOWED_WORDS = re.compile(
-    r"\bF1\b|\bint8\b|\bfloat(?:16|32)\b|MobileNetV[23]|EfficientNet-B0|Meso-4|DeeperForensics-1\.0|Celeb-DF v2"
+    r"\bF1\b|\bint8\b|\bfloat(?:16|32)\b|MobileNetV[23]|EfficientNet-B0|Meso-4|DeeperForensics-1\.0|Celeb-DF v2|ISO/IEC 30107-3"
 )
 ALLOW_LINE_COMMENT = "% numbers-ok"  # a line may opt out with a reason, e.g. a year in prose
 

@@ -73,7 +73,7 @@ def test_strength_zero_is_identity_and_strength_grows(face):
 def test_rejects_bad_input(face):
     image, _ = face
     with pytest.raises(ValueError):
-        self_blend(image.astype(np.float32), np.random.default_rng(0))
+        self_blend(image.astype(np.float64), np.random.default_rng(0))
     with pytest.raises(ValueError):
         self_blend(image[..., 0], np.random.default_rng(0))
     with pytest.raises(ValueError):
@@ -89,3 +89,30 @@ def test_fast_enough_for_on_the_fly_augmentation(face):
         self_blend(image, rng)
     per_call = (time.perf_counter() - start) / 100
     assert per_call < 0.005, f"{per_call * 1000:.2f} ms per 96x96 crop"
+
+
+def test_a_float_frame_stays_float_and_unclipped(face):
+    """A renderer's float frame keeps its over-exposed values outside the blend, as its real
+    twin does until the camera model: no clipping tied to the fake label."""
+    image, landmarks = face
+    frame = image.astype(np.float32)
+    frame[:4] = 300.0  # saturated highlights above the 8-bit range, far from the face
+    fake, mask = self_blend(frame, np.random.default_rng(5), landmarks=landmarks)
+    assert fake.dtype == np.float32 and fake.shape == frame.shape
+    outside = mask == 0
+    assert np.allclose(fake[outside], frame[outside]) and fake[:4].max() == 300.0
+    same, _ = self_blend(image, np.random.default_rng(5), landmarks=landmarks)
+    assert same.dtype == np.uint8
+    assert (
+        np.abs(
+            same.astype(np.float32)
+            - np.clip(
+                self_blend(image.astype(np.float32), np.random.default_rng(5), landmarks=landmarks)[
+                    0
+                ],
+                0,
+                255,
+            )
+        ).max()
+        <= 1
+    )

@@ -251,3 +251,25 @@ def generalization_macros(ablation: pd.DataFrame, cross_manipulation: pd.DataFra
         else "This run measured no generalization beyond the test split."
     )
     return macros
+
+
+def gate_sentences(gate: pd.DataFrame) -> list[str]:
+    """What a face gate sees at each operating point of ``evaluate.operating_points``."""
+    return [
+        f"threshold for APCER {row['target APCER']:.0%} on validation: on test "
+        f"{row['test APCER']:.1%} of fakes accepted, {row['test BPCER']:.1%} of real users rejected "
+        f"(interval {row['BPCER low']:.1%} to {row['BPCER high']:.1%})"
+        for _, row in gate.iterrows()
+    ]
+
+
+def gate_macros(gate: pd.DataFrame, target: float = 0.05) -> dict:
+    """The operating point at ``target`` APCER for the paper, in percent."""
+    match = gate[np.isclose(gate["target APCER"], target)]
+    if match.empty:
+        return {"GateTarget": "--", "GateApcer": "--", "GateBpcer": "--", "GateBpcerLow": "--", "GateBpcerHigh": "--"}
+    row = match.iloc[0]
+    percent = lambda value: 100 * float(value)  # noqa: E731
+    return {"GateTarget": round(percent(target)), "GateApcer": percent(row["test APCER"]),
+            "GateBpcer": percent(row["test BPCER"]), "GateBpcerLow": percent(row["BPCER low"]),
+            "GateBpcerHigh": percent(row["BPCER high"])}  # fmt: skip

@@ -384,8 +384,9 @@ def degradation_rows(curve: dict, degraded_sets: dict, threshold: float, clean: 
 
 
 def paired_auc_difference(frame_df: pd.DataFrame, scores_a, scores_b, n: int = 1000, seed: int = 0,
-                          alpha: float = 0.05) -> tuple[float, float, float]:
-    """``(AUC(a) - AUC(b), low, high)`` over the same video resamples for both models.
+                          alpha: float = 0.05, unit: str = "group") -> tuple[float, float, float]:
+    """``(AUC(a) - AUC(b), low, high)`` over the same resamples of ``unit`` (leakage groups;
+    videos where the frame has no group column) for both models.
 
     Pairing is what makes the interval of a difference honest: two models scored on one test
     split are compared on the same drawn videos, not through their two separate intervals.
@@ -398,4 +399,30 @@ def paired_auc_difference(frame_df: pd.DataFrame, scores_a, scores_b, n: int = 1
         rows = rows.astype(int)
         return skm.roc_auc_score(labels, a[rows]) - skm.roc_auc_score(labels, b[rows])
 
-    return bootstrap_ci(frame_df, np.arange(len(frame_df), dtype=float), difference, n=n, seed=seed, alpha=alpha)
+    unit = unit if unit in frame_df else "video_id"
+    return bootstrap_ci(frame_df, np.arange(len(frame_df), dtype=float), difference, n=n, seed=seed, alpha=alpha,
+                        unit=unit)
+
+
+def apcer_bpcer(labels, scores, threshold: float) -> tuple[float, float]:
+    """``(APCER, BPCER)`` at ``threshold`` in ISO/IEC 30107-3 terms, a fake being the attack:
+    APCER, the share of fakes accepted as real (``score < threshold``); BPCER, the share of
+    real faces rejected (``score >= threshold``). NaN for a class that is absent."""
+    labels, scores = _as_arrays(labels, scores)
+    fake, real = scores[labels == 1], scores[labels == 0]
+    apcer = float(np.mean(fake < threshold)) if fake.size else float("nan")
+    bpcer = float(np.mean(real >= threshold)) if real.size else float("nan")
+    return apcer, bpcer
+
+
+def threshold_at_apcer(labels, scores, apcer: float) -> float:
+    """The highest threshold whose APCER on these (validation) scores is at most ``apcer``:
+    fewer real faces rejected for the same share of accepted fakes."""
+    if not 0 <= apcer < 1:
+        raise ValueError(f"the target APCER must lie in [0, 1), got {apcer}")
+    labels, scores = _as_arrays(labels, scores)
+    fake = np.sort(scores[labels == 1])
+    if not fake.size:
+        raise ValueError("no fake scores to set an APCER threshold on")
+    allowed = int(np.floor(apcer * fake.size + 1e-9))  # fakes that may fall below the threshold
+    return float(fake[min(allowed, fake.size - 1)])

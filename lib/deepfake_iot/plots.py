@@ -220,7 +220,7 @@ def detection_rate_figure(rates: pd.DataFrame, ncols: int = 3, panel_size=(2.6, 
     return fig
 
 
-def frame_path_figure(frame_path: pd.DataFrame, threads: int = 1, figsize=(6.4, 2.9)):
+def frame_path_figure(frame_path: pd.DataFrame, threads: int = 1, figsize=(3.6, 3.0)):
     """Median time per camera frame of each stage (decode, detect, crop, classify) and of the
     whole path without decoding, one row per frame size and detector, at ``threads``, on a log
     axis (the stages differ by orders of magnitude). ``frame_path`` is
@@ -237,9 +237,45 @@ def frame_path_figure(frame_path: pd.DataFrame, threads: int = 1, figsize=(6.4, 
                label="path (detect + crop + classify)", zorder=4)  # fmt: skip
     ax.set_yticks(rows, labels, fontsize=7)
     ax.set_xscale("log")
-    ax.set_xlabel(f"median ms per frame, {threads} thread(s)")
+    ax.set_xlabel(f"median ms per frame ({threads} thread{'s' if threads > 1 else ''})", fontsize=8)
+    ax.tick_params(axis="x", labelsize=7)
     ax.invert_yaxis()
     ax.grid(alpha=0.3, which="both", axis="x")
-    ax.legend(fontsize=6, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.25))
+    ax.legend(fontsize=6, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.22))
+    fig.tight_layout()
+    return fig
+
+
+DET_TICKS = (0.001, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6)
+
+
+def det_figure(curves: dict, points: pd.DataFrame | None = None, figsize=(4.6, 4.2)):
+    """DET curves of a biometric gate, one per ``name -> (labels, scores)``: BPCER (real users
+    rejected) against APCER (fakes accepted), both on normal-deviate axes as is usual for DET
+    plots. ``points`` (``operating_points`` rows: test APCER and BPCER) are marked."""
+    from scipy.stats import norm
+    from sklearn import metrics as skm
+
+    clip = lambda v: norm.ppf(np.clip(np.asarray(v, float), 1e-4, 1 - 1e-4))  # noqa: E731
+    fig, ax = plt.subplots(figsize=figsize)
+    for name, (labels, scores) in curves.items():
+        labels = np.asarray(labels).astype(int)
+        if np.unique(labels).size < 2:
+            continue
+        bpcer, apcer, _ = skm.det_curve(labels, np.asarray(scores, float))  # fpr, fnr
+        ax.plot(clip(apcer), clip(bpcer), label=pretty(name))
+    if points is not None and len(points):
+        ax.scatter(clip(points["test APCER"]), clip(points["test BPCER"]), color="black", zorder=3,
+                   s=22, label="operating points (thresholds from validation)")  # fmt: skip
+    ticks = clip(DET_TICKS)
+    labels = [f"{100 * t:g}" for t in DET_TICKS]
+    ax.set_xticks(ticks, labels)
+    ax.set_yticks(ticks, labels)
+    ax.set_xlim(ticks[0], ticks[-1])
+    ax.set_ylim(ticks[0], ticks[-1])
+    ax.set_xlabel("APCER, % (fakes accepted)")
+    ax.set_ylabel("BPCER, % (real users rejected)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6)
     fig.tight_layout()
     return fig

@@ -5,7 +5,7 @@ This module never imports TensorFlow unless asked to fall back on it: on a Raspb
 predecessor ``tflite-runtime`` (last release 2.14, ``numpy<2``, the documented fallback) is
 installed. ``load_interpreter`` picks the first of
 
-1. ``ai_edge_litert.interpreter`` (measured fastest: the int8 light CNN runs about 19x faster
+1. ``ai_edge_litert.interpreter`` (measured fastest: the int8 light CNN runs about 9x faster
    than under tflite-runtime 2.14, and it loads every file the 2.21 converter writes),
 2. ``tflite_runtime.interpreter``,
 3. ``tensorflow.lite`` (deprecated there, kept as the analysis machine's last resort)

@@ -123,14 +123,17 @@ def self_blend(
     landmarks: np.ndarray | None = None,
     strength: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Make a self-blended fake from a uint8 BGR face image.
+    """Make a self-blended fake from a BGR face image, uint8 or float32 (0-255 scale).
 
-    Returns ``(fake, mask)``: the fake as uint8 with the input's shape, and the blend mask
+    Returns ``(fake, mask)``: the fake in the input's dtype and shape, and the blend mask
     actually used (float32 in [0, 1], the blend ratio included). With ``landmarks`` (N x 2 pixel
     coordinates) the mask is their convex hull, else a jittered ellipse centred on the crop.
+    A float32 image stays float, neither rounded nor clipped: a renderer's frame can then go
+    through the camera model exactly as its real twin does (clipping only the fakes would tie
+    the label to how saturated pixels look, over the whole frame).
     """
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"image must be uint8 HxWx3 BGR, got {image.dtype} {image.shape}")
+    if image.dtype not in (np.uint8, np.float32) or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must be uint8 or float32 HxWx3 BGR, got {image.dtype} {image.shape}")
     if not strength >= 0:
         raise ValueError(f"strength must be >= 0, got {strength}")
     h, w = image.shape[:2]
@@ -153,4 +156,6 @@ def self_blend(
     mask *= BLEND_RATIOS[rng.integers(len(BLEND_RATIOS))]
     m = mask[..., None]
     fake = m * source + (1 - m) * target
+    if image.dtype == np.float32:
+        return fake.astype(np.float32), mask.astype(np.float32)
     return np.clip(fake + 0.5, 0, 255).astype(np.uint8), mask.astype(np.float32)

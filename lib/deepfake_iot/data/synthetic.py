@@ -204,10 +204,10 @@ def gan_synthesis(frame, landmarks, scene, rng, strength):
 
 
 def self_blended(frame, landmarks, scene, rng, strength):
-    """The SBI recipe on the full frame, with the renderer's landmarks for the mask."""
-    img = np.clip(frame + 0.5, 0, 255).astype(np.uint8)
-    fake, _ = self_blend(img, rng, landmarks=landmarks, strength=strength)
-    return fake.astype(np.float32)
+    """The SBI recipe on the full frame, with the renderer's landmarks for the mask; the frame
+    stays float (unclipped) until the camera model, like every other frame."""
+    fake, _ = self_blend(np.asarray(frame, np.float32), rng, landmarks=landmarks, strength=strength)
+    return fake
 
 
 MANIPULATIONS = {
