@@ -1,7 +1,6 @@
 """Device side: the benchmark, and proof that notebook 06 needs no TensorFlow."""
 
 import json
-import os
 import subprocess
 import sys
 
@@ -12,32 +11,14 @@ import pytest
 from deepfake_iot import bench
 
 from .conftest import ROOT
+from .test_demo import tiny_model
 
 
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory):
     """A float32 and a full-int8 .tflite of a tiny model (TensorFlow only builds them)."""
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    import tf_keras as keras
-
-    from deepfake_iot import quantize
-
-    folder = tmp_path_factory.mktemp("tflite")
-    inputs = keras.Input((16, 16, 3))
-    x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
-    samples = [
-        [np.random.default_rng(i).random((1, 16, 16, 3), dtype=np.float32)] for i in range(8)
-    ]
-    paths = {}
-    for variant in ("float32", "int8_ptq"):
-        content = quantize.convert(model, variant, samples if variant == "int8_ptq" else None)
-        quantize.write_variant(
-            content, folder / "tiny" / f"{variant}.tflite", {"variant": variant, "threshold": 0.5}
-        )
-        paths[variant] = folder / "tiny" / f"{variant}.tflite"
-    return paths
+    folder = tmp_path_factory.mktemp("tflite") / "tiny"
+    return {variant: tiny_model(folder, variant) for variant in ("float32", "int8_ptq")}
 
 
 def test_device_modules_and_notebook_06_import_without_tensorflow():

@@ -12,6 +12,8 @@ from deepfake_iot import bench, facebench
 from deepfake_iot.data import faces
 from deepfake_iot.targets import frame_path_targets
 
+from .test_demo import tiny_model
+
 
 @pytest.fixture(scope="module")
 def portrait():
@@ -127,7 +129,7 @@ def test_extraction_benchmark_and_demo_crop_alike(portrait, tmp_path, monkeypatc
                            "group": "g0", "dataset": "generic", "split": "test"}])  # fmt: skip
     crops, _ = extract_face_crops(items, tmp_path / "crops", crop_size=16, enlarge=1.3,
                                   detector="blazeface_short", workers=1, progress=False)  # fmt: skip
-    model = _tiny_model(tmp_path)
+    model = tiny_model(tmp_path / "tiny", "float32")
     encoded = cv2.imencode(".png", frame)[1].tobytes()
     bench.end_to_end_benchmark(model, [encoded], detector="blazeface_short", enlarge=1.3, runs=1)
     classifier = demo.DeepfakeClassifier(model, detector="blazeface_short", enlarge=1.3)
@@ -135,24 +137,6 @@ def test_extraction_benchmark_and_demo_crop_alike(portrait, tmp_path, monkeypatc
     assert len(calls) == 3 and calls[0] == calls[1] == calls[2], calls
     saved = cv2.imread(str(tmp_path / "crops" / crops["path"].iloc[0]))
     assert np.array_equal(saved, original(frame, calls[0][0], enlarge=1.3, size=16))
-
-
-def _tiny_model(folder):
-    """A float32 .tflite of 16x16 input with its sidecar, built with TensorFlow."""
-    import os
-
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    import tf_keras as keras
-
-    from deepfake_iot import quantize
-
-    inputs = keras.Input((16, 16, 3))
-    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))
-    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
-    path = folder / "tiny" / "float32.tflite"
-    quantize.write_variant(quantize.convert(model, "float32"), path,
-                           {"variant": "float32", "threshold": 0.5})  # fmt: skip
-    return path
 
 
 def test_portrait_frames_cover_sizes_angles_and_degradations():

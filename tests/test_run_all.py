@@ -266,3 +266,14 @@ def test_device_notebook_runs_without_tensorflow(smoke_run, tmp_path_factory):
     rows = json.loads(runs[0].read_text())["rows"]
     runtimes = {row.get("runtime") for row in rows if row.get("runtime")}
     assert runtimes == {"ai_edge_litert"}, runtimes
+
+
+def test_notebook_06_names_missing_bench_files_in_one_line(tmp_path):
+    profile = tmp_path / "missing.yaml"
+    profile.write_text('bench_files: ["models/tflite/light_cnn/gone.tflite"]  # a file that is not there\n')
+    result = run_all("--profile", str(profile), "--out", str(tmp_path / "out"), "--only", "06",
+                     "--skip-paper", timeout=300)  # fmt: skip
+    assert result.returncode == 1
+    line = next(row for row in result.stderr.splitlines() if row.startswith("error:"))
+    assert "FileNotFoundError" in line and "models/tflite/light_cnn/gone.tflite" in line, line
+    assert "Traceback" not in result.stderr

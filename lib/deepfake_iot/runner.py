@@ -270,7 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     lock.close()
     if failed:
         notebook, executed, error = failed
-        print(f"\nerror: {notebook.name} failed: {type(error).__name__}", file=sys.stderr)
+        # papermill's error carries the notebook's own exception: name it and its first line
+        reason = f"{getattr(error, 'ename', '') or type(error).__name__}"
+        message = str(getattr(error, "evalue", "") or "").strip().splitlines()
+        reason += f": {message[0]}" if message else ""
+        print(f"\nerror: {notebook.name} failed: {reason}", file=sys.stderr)
         print(f"open the executed notebook for the traceback: {executed}", file=sys.stderr)
         return 1
     if paper[0] == "failed":
