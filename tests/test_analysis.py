@@ -39,15 +39,15 @@ def test_leave_out_unknown_or_only_method_is_refused():
 
 def test_training_plan_changes_one_thing_per_extra_run():
     plan = analysis.training_plan(
-        ["light_cnn", "meso4"], 10, 2, 1, manifest=toy_manifest(), crop_size=96,
+        ["light_cnn", "meso4"], 10, 2, manifest=toy_manifest(), crop_size=96,
         light_options={"width": 1.0, "depth": (1, 2, 2, 1), "expansion": 4, "dropout": 0.2},
         ablation_no_degradation=True, cross_manipulation=True,
         sweep_widths=[0.5], sweep_depths=[[1, 1, 1, 1]], sweep_input_sizes=[64],
     )
     names = [p["name"] for p in plan]
-    assert names[:3] == ["light_cnn", "light_cnn", "meso4"]
-    assert [p["seed"] for p in plan[:3]] == [10, 11, 10]
-    extra = {p["name"]: p for p in plan[3:]}
+    assert names[:4] == ["light_cnn", "light_cnn", "meso4", "meso4"]  # every model, the same seeds
+    assert [p["seed"] for p in plan[:4]] == [10, 11, 10, 11]
+    extra = {p["name"]: p for p in plan[4:]}
     assert set(extra) == {"light_cnn_nodeg", "light_cnn_lofo_swap", "light_cnn_lofo_blend",
                           "light_cnn_w0.5", "light_cnn_d1x1x1x1", "light_cnn_i64"}
     assert all(p["seed"] == 10 and p["architecture"] == "light_cnn" for p in extra.values())
@@ -61,14 +61,35 @@ def test_training_plan_changes_one_thing_per_extra_run():
 def test_training_plan_refuses_upsampled_sweep_and_skips_single_method_lofo():
     options = {"width": 1.0, "depth": (1, 2, 2, 1)}
     with pytest.raises(ValueError, match="larger than the crops"):
-        analysis.training_plan(["light_cnn"], 1, 1, 1, manifest=toy_manifest(), crop_size=48, light_options=options,
+        analysis.training_plan(["light_cnn"], 1, 1, manifest=toy_manifest(), crop_size=48, light_options=options,
                                ablation_no_degradation=False, cross_manipulation=False,
                                sweep_widths=[], sweep_depths=[], sweep_input_sizes=[64])
     single = toy_manifest().query("method != 'blend'")
-    plan = analysis.training_plan(["light_cnn"], 1, 1, 1, manifest=single, crop_size=48, light_options=options,
+    plan = analysis.training_plan(["light_cnn"], 1, 1, manifest=single, crop_size=48, light_options=options,
                                   ablation_no_degradation=False, cross_manipulation=True,
                                   sweep_widths=[], sweep_depths=[], sweep_input_sizes=[])
     assert [p["name"] for p in plan] == ["light_cnn"]
+
+
+def test_training_plan_pairs_studies_with_main_seeds_and_runs_the_other_sbi_setting():
+    options = {"width": 1.0, "depth": (1, 2, 2, 1)}
+    common = dict(manifest=toy_manifest(), crop_size=48, light_options=options, ablation_no_degradation=True,
+                  cross_manipulation=True, sweep_widths=[], sweep_depths=[], sweep_input_sizes=[])
+    plan = analysis.training_plan(["light_cnn", "meso4"], 5, 3, study_seeds=2, lofo_seeds=1,
+                                  sbi_prob=0.0, sbi_study_prob=0.3, **common)
+    by_group = {}
+    for p in plan:
+        by_group.setdefault(p["group"], []).append(p)
+    assert [p["seed"] for p in by_group["main"]] == [5, 6, 7, 5, 6, 7]
+    assert [p["seed"] for p in by_group["ablation"]] == [5, 6]
+    assert [(p["name"], p["seed"], p["sbi_prob"]) for p in by_group["sbi"]] == [("light_cnn_sbi", 5, 0.3), ("light_cnn_sbi", 6, 0.3)]
+    assert all(p["sbi_prob"] == 0.0 for p in by_group["main"] + by_group["cross_manipulation"])
+    assert {p["held_out"] for p in by_group["cross_manipulation_sbi"]} == {"swap", "blend"}
+    assert all(p["sbi_prob"] == 0.3 and p["seed"] == 5 for p in by_group["cross_manipulation_sbi"])
+    flipped = analysis.training_plan(["light_cnn"], 5, 2, study_seeds=1, sbi_prob=0.3, sbi_study_prob=0.3, **common)
+    assert [(p["name"], p["sbi_prob"]) for p in flipped if p["group"] == "sbi"] == [("light_cnn_nosbi", 0.0)]
+    with pytest.raises(ValueError, match="aug_sbi_prob must be one of them"):
+        analysis.training_plan(["light_cnn"], 5, 2, sbi_prob=0.1, sbi_study_prob=0.3, **common)
 
 
 def test_cross_manipulation_table_by_hand():
@@ -126,12 +147,15 @@ def test_generalization_macros_say_when_a_study_did_not_run():
     macros = analysis.generalization_macros(empty, empty, empty)
     assert "not measured" in macros["AblationVerdict"]
     assert "did not train" in macros["LofoSentence"] and "no second dataset" in macros["CrossSentence"]
-    ablation = pd.DataFrame({"training": ["with degradations", "without degradations"], "clean AUC": [0.9, 0.91],
-                             "degraded AUC mean": [0.8, 0.7], "degraded AUC worst": [0.6, 0.5]})
+    ablation = pd.DataFrame({"test set": ["clean test", "degraded copies"], "without degradations AUC": [0.91, 0.7],
+                             "with degradations AUC": [0.9, 0.8], "difference": [-0.01, 0.1], "CI low": [-0.03, 0.05],
+                             "CI high": [0.01, 0.15], "seeds": [2, 2]})
     cross = pd.DataFrame({"model": ["light_cnn"], "variant": ["int8_ptq"], "test AUC": [0.9], "cross AUC": [0.7],
                           "CI low": [0.6], "CI high": [0.8]})
     macros = analysis.generalization_macros(ablation, empty, cross)
     assert macros["AblationVerdict"] == "helps" and macros["AblationGain"] == pytest.approx(0.1)
+    unresolved = ablation.assign(**{"CI low": [-0.03, -0.02]})
+    assert analysis.generalization_macros(unresolved, empty, cross)["AblationVerdict"] == "makes no resolved difference"
     assert macros["CrossDropInt"] == pytest.approx(0.2) and "0.700 [0.600, 0.800]" in macros["CrossSentence"]
 
 
@@ -149,3 +173,49 @@ def test_test_labels_cannot_move_the_threshold():
     changed = evaluate.test_report(flipped, test_scores, val_labels, val_scores, **common)
     assert changed["threshold"] == original["threshold"] == metrics.choose_thresholds(val_labels, val_scores)["youden"]
     assert changed["auc"] == pytest.approx(1 - original["auc"])
+
+
+def test_sbi_sentence_counts_resolved_methods_and_says_whether_the_claim_holds():
+    study = pd.DataFrame({"test set": ["test", "a left out", "b left out", "c left out"],
+                          "difference": [0.01, 0.05, 0.04, -0.01], "CI low": [-0.01, 0.02, 0.01, -0.03],
+                          "CI high": [0.03, 0.08, 0.07, 0.01]})
+    sentence = analysis.sbi_sentence(study)
+    assert "+0.010 [-0.010, +0.030] (makes no resolved difference)" in sentence
+    assert "gain for 2 and as a loss for 0 of 3 methods" in sentence
+    assert analysis.sbi_macros(study)["SbiClaim"].startswith("holds here")
+    assert analysis.sbi_macros(study.iloc[:2].assign(**{"CI low": [-0.01, -0.01]}))["SbiClaim"].startswith("is not borne out")
+    assert "did not measure" in analysis.sbi_macros(pd.DataFrame())["SbiSentence"]
+
+
+def test_comparison_sentence_names_better_worse_and_unresolved_baselines():
+    differences = pd.DataFrame({"model": ["meso4", "mobilenet_v3_small", "mobilenet_v2_035"],
+                                "AUC difference": [0.2, -0.01, -0.1], "CI low": [0.1, -0.03, -0.15],
+                                "CI high": [0.3, 0.01, -0.05], "half width": [0.1, 0.02, 0.05],
+                                "verdict": ["light_cnn better", "not resolved", "mobilenet_v2_035 better"]})
+    sentence = analysis.comparison_sentence(differences, 0.05)
+    assert "higher than that of MesoNet Meso-4 (+0.200)" in sentence
+    assert "lower than that of MobileNetV2 (width 0.35) (-0.100)" in sentence
+    assert "not resolved against MobileNetV3-Small (-0.010) (differences within 0.050)" in sentence
+    assert "no baseline" in analysis.comparison_sentence(differences.iloc[:0], float("nan"))
+
+
+def test_seed_tables_and_paired_comparisons_use_every_seed():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"group": np.repeat([f"g{i}" for i in range(30)], 4),
+                          "video_id": np.repeat([f"v{i}" for i in range(60)], 2)})
+    frame["label"] = (np.arange(len(frame)) // 2) % 2
+    strong = [frame["label"] * 2.0 + rng.normal(0, 1, len(frame)) for _ in range(3)]
+    weak = [frame["label"] * 0.2 + rng.normal(0, 1, len(frame)) for _ in range(3)]
+    table = evaluate.paired_comparisons(frame, {"light_cnn": strong, "meso4": weak}, "light_cnn",
+                                        bootstrap_samples=200, seed=0)
+    row = table.iloc[0]
+    assert row["model"] == "meso4" and row["verdict"] == "light_cnn better" and row["CI low"] > 0
+    assert row["half width"] == pytest.approx((row["CI high"] - row["CI low"]) / 2)
+    assert evaluate.resolvable_difference(table) == pytest.approx(row["half width"])
+    seeds = pd.DataFrame({"model": ["a", "a", "b"], "seed": [1, 2, 1], "auc": [0.8, 0.9, 0.7], "balanced_accuracy": [0.7, 0.8, 0.6]})
+    summary = evaluate.seed_table(seeds).set_index("model")
+    assert summary.loc["a", "auc_mean"] == pytest.approx(0.85) and summary.loc["a", "seeds"] == 2
+    assert summary.loc["b", "auc_std"] == 0.0  # one seed: no spread, not NaN
+    assert "0.850 $\\pm$ 0.071" in evaluate.seed_paper_table(summary.reset_index())["AUC"].tolist()
+    study = evaluate.study_row(frame, "test", {"without": weak[:2], "with": strong[:2]}, bootstrap_samples=100, seed=0)
+    assert study["difference"] > 0 and study["seeds"] == 2 and analysis.study_verdict(study) == "helps"

@@ -196,3 +196,19 @@ def test_degrade_split_checks_its_arguments(tmp_path):
         degrade.degrade_split(
             manifest, tmp_path, tmp_path / "o", ["jpeg"], [1], progress=False, split="val"
         )
+
+
+def test_robustness_subset_draws_whole_test_groups_reproducibly():
+    import pandas as pd
+
+    rows = [{"path": f"{g}_{k}.png", "label": k % 2, "group": f"g{g}", "split": "test" if g < 8 else "train"}
+            for g in range(10) for k in range(4)]
+    manifest = pd.DataFrame(rows)
+    subset = degrade.robustness_subset(manifest, 3, seed=5)
+    assert subset["group"].nunique() == 3 and set(subset["split"]) == {"test"}
+    assert subset.groupby("group").size().eq(4).all()  # whole groups, never part of one
+    assert subset.equals(degrade.robustness_subset(manifest, 3, seed=5))
+    assert len(degrade.robustness_subset(manifest, 0, seed=5)) == 32  # 0: every test group
+    assert len(degrade.robustness_subset(manifest, 50, seed=5)) == 32
+    with pytest.raises(ValueError, match="robustness_groups"):
+        degrade.robustness_subset(manifest, -1, seed=5)

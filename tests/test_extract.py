@@ -151,3 +151,26 @@ def test_bad_arguments_fail_early(junk_dataset, tmp_path):
         extract_face_crops(pd.concat([items, items]), tmp_path / "crops", progress=False)
     with pytest.raises(FileNotFoundError, match="yunet"):
         extract_face_crops(items, tmp_path / "crops", detector="yunet", progress=False)
+
+
+def test_crops_carry_the_identities_of_their_item(tmp_path):
+    import json
+
+    write_video(tmp_path / "data/fake/swap/clip.mp4", 2)
+    (tmp_path / "data/real").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "data/real/a.png"), noise((40, 40, 3)))
+    items = index_dataset("generic", tmp_path / "data")
+    items["identities"] = ["p1;p2", "p1"]
+    options = {"frames_per_video": 2, "crop_size": 16, "detector": "none", "workers": 1,
+               "progress": False}  # fmt: skip
+    crops, _ = extract_face_crops(items, tmp_path / "crops", **options)
+    assert crops.groupby("video_id")["identities"].first().tolist() == ["p1;p2", "p1"]
+    for rows_file in (tmp_path / "crops").rglob("rows.json"):  # rows saved before the column
+        stored = json.loads(rows_file.read_text())
+        for row in stored["rows"]:
+            row.pop("identities")
+        rows_file.write_text(json.dumps(stored))
+    again, _ = extract_face_crops(items, tmp_path / "crops", **options)
+    pd.testing.assert_frame_equal(crops, again)
+    bare, _ = extract_face_crops(items.drop(columns="identities"), tmp_path / "crops", **options)
+    assert (bare["identities"] == bare["group"]).all()

@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from deepfake_iot.data import manifest as mf
 from deepfake_iot.data.layouts import ITEM_COLUMNS, index_dataset
+from deepfake_iot.data.schema import MANIFEST_COLUMNS
 
 
 def write_video(path, n_frames=3, size=32):
@@ -207,3 +209,133 @@ def test_generic_errors(tmp_path):
         index_dataset("generic", tmp_path / "missing_root")
     with pytest.raises(ValueError, match="unknown dataset layout"):
         index_dataset("imagenet", tmp_path)
+
+
+def crops_of(items, frames=2):
+    """Manifest rows as extraction would write them: ``frames`` crops per item."""
+    rows = [{**item, "path": f"{item['video_id']}/{f:03d}.png", "frame_index": f, "face_x": 0,
+             "face_y": 0, "face_w": 8, "face_h": 8}
+            for item in items.to_dict("records") for f in range(frames)]  # fmt: skip
+    return pd.DataFrame(rows)[list(MANIFEST_COLUMNS)]
+
+
+def make_celebdf_donor_leak(root):
+    """id0's fake with id16's face is on the official test list; id16's real videos are not."""
+    for name in ("id0_0000", "id0_0001", "id16_0000", "id16_0001", "id1_0000", "id1_0001",
+                 "id2_0000", "id2_0001", "id3_0000"):  # fmt: skip
+        write_video(root / "Celeb-real" / f"{name}.mp4", n_frames=1)
+    for name in ("id0_id16_0000", "id16_id3_0000", "id1_id2_0000", "id2_id1_0001", "id3_id1_0000"):
+        write_video(root / "Celeb-synthesis" / f"{name}.mp4", n_frames=1)
+    for name in ("00001", "00002", "00003"):
+        write_video(root / "YouTube-real" / f"{name}.mp4", n_frames=1)
+    (root / "List_of_testing_videos.txt").write_text(
+        "1 Celeb-real/id0_0000.mp4\n0 Celeb-synthesis/id0_id16_0000.mp4\n1 YouTube-real/00003.mp4\n"
+    )
+    return {"celebdf_Celeb-real_id0_0000", "celebdf_Celeb-synthesis_id0_id16_0000",
+            "celebdf_YouTube-real_00003"}  # fmt: skip
+
+
+def test_celebdf_identities_name_target_and_donor(tmp_path):
+    make_celebdf_donor_leak(tmp_path)
+    rows = by_id(index_dataset("celebdf_v2", tmp_path))
+    assert (
+        rows.loc["celebdf_Celeb-synthesis_id0_id16_0000", "identities"]
+        == "celebdf_id0;celebdf_id16"
+    )
+    assert rows.loc["celebdf_Celeb-synthesis_id0_id16_0000", "group"] == "celebdf_id0"
+    assert rows.loc["celebdf_Celeb-real_id0_0000", "identities"] == "celebdf_id0"
+    assert rows.loc["celebdf_YouTube-real_00001", "identities"] == "celebdf_yt_00001"
+
+
+def test_celebdf_official_test_list_is_the_test_set_and_no_test_identity_trains(tmp_path):
+    listed = make_celebdf_donor_leak(tmp_path)
+    crops = crops_of(index_dataset("celebdf_v2", tmp_path))
+    out, info = mf.split_by_identity(crops, [0.7, 0.15, 0.15], seed=0)
+    assert set(out.loc[out["split"] == "test", "video_id"]) == listed
+    assert info["test_rule"] == "official" and info["test_videos"] == 3
+    # id0's other real video, id16's two and the fake id16_id3 share id0 or id16 with the list
+    assert info["dropped_for_official_test"] == {"videos": 4, "crops": 8}
+    assert {
+        "celebdf_Celeb-real_id0_0001", "celebdf_Celeb-real_id16_0000",
+        "celebdf_Celeb-real_id16_0001", "celebdf_Celeb-synthesis_id16_id3_0000",
+    } <= set(info["dropped_video_ids"])  # fmt: skip
+    test_people = {
+        i for cell in out.loc[out["split"] == "test", "identities"] for i in cell.split(";")
+    }
+    others = {i for cell in out.loc[out["split"] != "test", "identities"] for i in cell.split(";")}
+    assert test_people == {"celebdf_id0", "celebdf_id16", "celebdf_yt_00003"}
+    assert not test_people & others and set(out["split"]) <= {"train", "val", "test"}
+    assert mf.leakage_report(out).empty
+    assert info["dropped_videos"] + out["video_id"].nunique() == crops["video_id"].nunique()
+
+
+def test_celebdf_target_only_groups_leak_the_donor_and_the_report_says_so(tmp_path):
+    listed = make_celebdf_donor_leak(tmp_path)
+    crops = crops_of(index_dataset("celebdf_v2", tmp_path))
+    old = mf.assign_splits(crops, [1.0, 0.0, 0.0], seed=0)  # every unlisted group to train
+    assert set(old.loc[old["split"] == "test", "video_id"]) > listed  # id0_0001 pulled into test
+    assert set(old.loc[old["group"] == "celebdf_id16", "split"]) == {"train"}
+    report = mf.leakage_report(old)
+    assert {"kind": "identity", "name": "celebdf_id16", "splits": "test,train"} in report.to_dict(
+        "records"
+    )
+    assert set(report["kind"]) == {"identity"}  # video and group checks saw nothing
+
+
+def test_ffpp_identities_are_source_videos_and_components_are_the_pairs(tmp_path):
+    make_ffpp(tmp_path, with_splits=False)
+    items = index_dataset("ffpp", tmp_path)
+    rows = by_id(items)
+    assert rows.loc["ffpp_c23_real_000", "identities"] == "ffpp_000"
+    assert rows.loc["ffpp_c23_Deepfakes_000_003", "identities"] == "ffpp_000;ffpp_003"
+    assert rows.loc["ffpp_c23_FaceSwap_003_000", "identities"] == "ffpp_000;ffpp_003"
+    groups = by_id(mf.identity_groups(items))["group"]
+    assert groups.groupby(groups).size().to_dict() == {"ffpp_000_003": 6, "ffpp_001_002": 6,
+                                                       "ffpp_004": 1}  # fmt: skip
+
+
+def test_ffpp_official_test_pair_is_exactly_the_test_set(tmp_path):
+    make_ffpp(tmp_path)
+    (tmp_path / "splits/test.json").write_text(json.dumps([["004", "005"]]))
+    (tmp_path / "splits/val.json").write_text(json.dumps([]))
+    write_video(tmp_path / "original_sequences/youtube/c23/videos/005.mp4")
+    write_video(tmp_path / "manipulated_sequences/Deepfakes/c23/videos/004_005.mp4")
+    crops = crops_of(index_dataset("ffpp", tmp_path))
+    out, info = mf.split_by_identity(crops, [0.7, 0.15, 0.15], seed=0)
+    assert set(out.loc[out["split"] == "test", "video_id"]) == {
+        "ffpp_c23_real_004", "ffpp_c23_real_005", "ffpp_c23_Deepfakes_004_005",
+    }  # fmt: skip
+    assert info["dropped_videos"] == 0 and mf.leakage_report(out).empty
+    assert set(out.loc[out["group"] == "ffpp_000_003", "split"]) == {"train"}
+
+
+def test_deeperforensics_fakes_show_the_actor_and_the_ffpp_target(tmp_path):
+    write_video(tmp_path / "source_videos/M101/BlendShape/camera_front/clip.mp4")
+    write_video(tmp_path / "source_videos/W112/light_uniform/camera_down/clip.mp4")
+    write_video(tmp_path / "manipulated_videos/end_to_end/000_M101.mp4")
+    write_video(tmp_path / "manipulated_videos/reenact_postprocess/001_W112.mp4")
+    (tmp_path / "lists/splits").mkdir(parents=True)
+    (tmp_path / "lists/splits/train.txt").write_text("000_M101.mp4\n")
+    (tmp_path / "lists/splits/test.txt").write_text("001_W112.mp4\n")
+    items = index_dataset("deeperforensics", tmp_path)
+    rows = by_id(items)
+    assert rows.loc["dfo_manipulated_videos__end_to_end__000_M101", "identities"] == (
+        "dfo_M101;ffpp_000"
+    )
+    assert set(items.loc[items["label"] == 0, "identities"]) == {"dfo_M101", "dfo_W112"}
+    out, info = mf.split_by_identity(crops_of(items), [0.7, 0.15, 0.15], seed=0)
+    test = out[out["split"] == "test"]
+    assert set(test["identities"]) == {"dfo_W112;ffpp_001", "dfo_W112"}  # the list has no reals
+    assert info["added_test_videos"] == 1 and mf.leakage_report(out).empty
+
+
+def test_image_sets_make_every_image_its_own_identity(tmp_path):
+    write_image(tmp_path / "real/a.jpg")
+    write_image(tmp_path / "fake/faceswap/b.jpg")
+    items = index_dataset("generic", tmp_path)
+    assert (items["identities"] == items["video_id"]).all()
+    for split in ("Train", "Test"):
+        for name in ("Real", "Fake"):
+            write_image(tmp_path / "k" / "Dataset" / split / name / "x.jpg")
+    kaggle = index_dataset("kaggle_real_fake", tmp_path / "k")
+    assert (kaggle["identities"] == kaggle["video_id"]).all()

@@ -19,6 +19,7 @@ def fake_manifest(n_groups=20, videos_per_group=3, frames=2, official=None):
                         "method": "real" if label == 0 else f"m{v}",
                         "video_id": f"g{g}_v{v}",
                         "group": f"g{g}",
+                        "identities": "",  # empty: the group stands for the identity
                         "frame_index": f,
                         "face_x": 0,
                         "face_y": 0,
@@ -177,3 +178,141 @@ def test_confirmation_drops_hash_collisions_and_keeps_copies(tmp_path):
     )
     confirmed = mf.confirm_near_duplicates(pairs, tmp_path)
     assert list(confirmed["path_b"]) == ["copy.jpg"] and confirmed["mad"].iloc[0] < 6
+
+
+def identity_frame(videos, frames=2):
+    """Crops of videos given as (video_id, label, identities, split); each video its own group."""
+    rows = []
+    for video, label, identities, split in videos:
+        for f in range(frames):
+            rows.append({"path": f"{video}/{f}.png", "label": label,
+                         "method": "real" if label == 0 else "swap", "video_id": video,
+                         "group": f"grp_{video}", "identities": identities, "frame_index": f,
+                         "face_x": 0, "face_y": 0, "face_w": 1, "face_h": 1, "dataset": "t",
+                         "source_path": "", "split": split})  # fmt: skip
+    return pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+
+
+def test_identity_components_link_shared_identities_and_are_stable():
+    frame = identity_frame([
+        ("v1", 0, "a", ""), ("v2", 1, "a;b", ""), ("v3", 1, "b;c", ""), ("v4", 0, "d", ""),
+        ("v5", 1, "d;e", ""), ("v6", 0, "f", ""), ("v7", 0, "", ""),
+    ])  # fmt: skip
+    out = mf.identity_groups(frame)
+    group = out.groupby("video_id")["group"].first()
+    assert group[["v1", "v2", "v3"]].tolist() == ["grp_v1"] * 3
+    assert group[["v4", "v5"]].tolist() == ["grp_v4"] * 2
+    assert group["v6"] == "grp_v6" and group["v7"] == "grp_v7"
+    assert out.loc[out["video_id"] == "v7", "identities"].eq("grp_v7").all()  # empty -> group
+    shuffled = mf.identity_groups(frame.sample(frac=1, random_state=3))
+    assert shuffled.sort_index().equals(out)
+    # a group links its rows even when they share no identity (a synthetic pair, an FF++ pair)
+    linked = frame.assign(group=frame["group"].replace({"grp_v6": "grp_v4"}))
+    assert set(mf.identity_groups(linked).loc[lambda f: f["video_id"] == "v6", "group"]) == {
+        "grp_v4"
+    }
+
+
+def test_leakage_report_sees_an_identity_in_two_splits():
+    frame = identity_frame([("r16", 0, "id16", "train"), ("f0_16", 1, "id0;id16", "test"),
+                            ("r0", 0, "id0", "test")])  # fmt: skip
+    report = mf.leakage_report(frame)
+    assert report.to_dict("records") == [
+        {"kind": "identity", "name": "id16", "splits": "test,train"}
+    ]
+    assert mf.leakage_report(frame.assign(identities="")).empty  # groups alone see nothing
+    assert mf.leakage_report(frame.drop(columns="identities")).empty
+
+
+def test_fixed_test_keeps_the_list_and_drops_videos_sharing_an_identity():
+    frame = identity_frame([
+        ("r0", 0, "id0", "test"), ("f0_16", 1, "id0;id16", "test"), ("r0b", 0, "id0", ""),
+        ("r16", 0, "id16", "train"), ("f16_3", 1, "id16;id3", ""), ("r3", 0, "id3", ""),
+        ("r5", 0, "id5", ""), ("f5_3", 1, "id3;id5", ""),
+    ])  # fmt: skip
+    kept, info = mf.apply_fixed_test(frame)
+    assert set(kept.loc[kept["split"] == "test", "video_id"]) == {"r0", "f0_16"}
+    assert set(kept["video_id"]) == {"r0", "f0_16", "r3", "r5", "f5_3"}
+    assert info["dropped_videos"] == 3 and info["dropped_crops"] == 6
+    assert info["dropped_by_split"] == {"train": 1, "unsplit": 2}
+    assert info["dropped_video_ids"] == ["f16_3", "r0b", "r16"] and info["added_videos"] == 0
+    assert kept.attrs["fixed_test"] == {k: v for k, v in info.items() if k != "dropped_video_ids"}
+
+
+def test_a_one_class_test_list_takes_the_other_class_of_its_identities_only():
+    """DeeperForensics lists fakes only: a test actor's real videos join the test set."""
+    frame = identity_frame([
+        ("f_w", 1, "dfo_W112;ffpp_001", "test"), ("r_w", 0, "dfo_W112", ""),
+        ("r_m", 0, "dfo_M101", ""), ("f_m", 1, "dfo_M101;ffpp_000", "train"),
+        ("r_x", 0, "dfo_M101;dfo_W112", ""),
+    ])  # fmt: skip
+    frame["group"] = frame["identities"].str.split(";").str[0]  # the actor, as the layout does
+    kept, info = mf.apply_fixed_test(frame)
+    assert set(kept.loc[kept["split"] == "test", "video_id"]) == {"f_w", "r_w"}
+    assert info["added_videos"] == 1 and info["dropped_video_ids"] == ["r_x"]
+    exact, _ = mf.apply_fixed_test(frame, fill_missing_class=False)
+    assert set(exact.loc[exact["split"] == "test", "video_id"]) == {"f_w"}
+
+
+def test_split_by_identity_on_groups_alone_is_assign_splits():
+    frame = fake_manifest(30)
+    out, info = mf.split_by_identity(frame, [0.7, 0.15, 0.15], seed=5)
+    old = mf.assign_splits(frame, [0.7, 0.15, 0.15], seed=5)
+    assert out["split"].equals(old["split"]) and out["group"].equals(old["group"])
+    assert info["test_rule"] == "components" and info["dropped_videos"] == 0
+    assert mf.leakage_report(out).empty
+
+
+def chain_frame(n_people=12):
+    """One giant component: person k has two real videos and swaps with k + 1 (both ways)."""
+    videos = []
+    for k in range(n_people):
+        videos += [(f"r{k:02d}_{i}", 0, f"p{k:02d}", "") for i in range(2)]
+        if k + 1 < n_people:
+            pair = f"p{k:02d};p{k + 1:02d}"
+            videos += [
+                (f"f{k:02d}_{k + 1:02d}", 1, pair, ""),
+                (f"f{k + 1:02d}_{k:02d}", 1, pair, ""),
+            ]
+    return identity_frame(videos)
+
+
+def test_a_component_holding_most_crops_is_cut_by_identities():
+    frame = chain_frame()
+    whole = mf.identity_groups(frame)
+    assert whole["group"].nunique() == 1  # the swaps link everyone
+    out, info = mf.split_by_identity(frame, [0.6, 0.2, 0.2], seed=1)
+    assert info["test_rule"] == "carved" and info["carved_component"] == whole["group"].iloc[0]
+    assert set(out["split"]) == {"train", "val", "test"}
+    assert mf.leakage_report(out).empty
+    assert info["dropped_videos"] == len(info["dropped_video_ids"]) > 0
+    assert info["dropped_videos"] + out["video_id"].nunique() == frame["video_id"].nunique()
+    assert info["dropped_crops"] + len(out) == len(frame)
+    for split in ("val", "test"):
+        assert set(out.loc[out["split"] == split, "label"]) == {0, 1}
+    again, _ = mf.split_by_identity(frame.sample(frac=1, random_state=0), [0.6, 0.2, 0.2], 1)
+    assert (
+        again.groupby("video_id")["split"].first().equals(out.groupby("video_id")["split"].first())
+    )
+    kept_whole, info = mf.split_by_identity(frame, [0.6, 0.2, 0.2], 1, max_component_share=1.0)
+    assert set(kept_whole["split"]) == {kept_whole["split"].iloc[0]} and info["dropped_videos"] == 0
+
+
+def test_official_train_and_val_in_one_component_take_the_majority():
+    frame = identity_frame([
+        ("a", 0, "x", "train"), ("b", 1, "x;y", "train"), ("c", 0, "y", "val"), ("d", 0, "z", ""),
+        ("e", 1, "z;w", ""), ("t", 0, "q", "test"), ("u", 1, "q;s", "test"),
+    ])  # fmt: skip
+    out, info = mf.split_by_identity(frame, [0.5, 0.5, 0.0], seed=0, max_component_share=1.0)
+    split = out.groupby("video_id")["split"].first()
+    assert split[["a", "b", "c"]].tolist() == ["train"] * 3 and info["relabelled_videos"] == 1
+    assert split[["t", "u"]].tolist() == ["test"] * 2 and info["test_rule"] == "official"
+    assert split["d"] == split["e"] != "test" and mf.leakage_report(out).empty
+
+
+def test_an_old_manifest_without_identities_loads_with_the_group(tmp_path):
+    frame = fake_manifest(3)
+    frame.drop(columns="identities").to_csv(tmp_path / "old.csv", index=False)
+    back = mf.load_manifest(tmp_path / "old.csv")
+    assert list(back.columns) == list(MANIFEST_COLUMNS)
+    assert back["identities"].equals(back["group"])

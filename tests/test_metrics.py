@@ -248,3 +248,40 @@ def test_paired_auc_difference_is_paired_and_matches_the_point_values():
     assert same == (0.0, 0.0, 0.0)  # identical models differ by zero in every paired resample
     with pytest.raises(ValueError, match="one score per row"):
         metrics.paired_auc_difference(frame, better[:-1], worse)
+
+
+def _grouped_benchmark(n_groups, seed=0, signal=1.0):
+    rng = np.random.default_rng(seed)
+    rows = [{"group": f"g{g}", "video_id": f"g{g}_v{v}", "label": int(v > 0)} for g in range(n_groups) for v in range(3) for _ in range(4)]
+    frame = pd.DataFrame(rows)
+    group_effect = rng.normal(0, 1, n_groups)[pd.factorize(frame["group"])[0]]  # shared by a group's videos
+    base = signal * frame["label"].to_numpy() + group_effect
+    return frame, base, rng
+
+
+def test_seed_averaged_paired_difference_pairs_seeds_and_narrows_with_more_groups():
+    frame, base, rng = _grouped_benchmark(60)
+    a = [base + rng.normal(0, 1, len(frame)) for _ in range(3)]
+    b = [base + rng.normal(0, 1.6, len(frame)) for _ in range(3)]  # a noisier model
+    diff, low, high = metrics.paired_auc_difference(frame, a, b, n=300, seed=1)
+    expected = np.mean([roc_auc_score(frame["label"], s) for s in a]) - np.mean([roc_auc_score(frame["label"], s) for s in b])
+    assert diff == pytest.approx(expected) and low < diff < high
+    one = metrics.paired_auc_difference(frame, a[0], b[0], n=300, seed=1)
+    assert one[0] == pytest.approx(roc_auc_score(frame["label"], a[0]) - roc_auc_score(frame["label"], b[0]))
+    same = metrics.paired_auc_difference(frame, a, a, n=100, seed=1)
+    assert same == (0.0, 0.0, 0.0)  # the same resamples for both: no spurious spread
+    small = _grouped_benchmark(8)[0]
+    small_a, small_b = [s[: len(small)] for s in a], [s[: len(small)] for s in b]
+    _, small_low, small_high = metrics.paired_auc_difference(small, small_a, small_b, n=300, seed=1)
+    assert small_high - small_low > high - low  # fewer independent groups, a wider interval
+    with pytest.raises(ValueError, match="one score per row"):
+        metrics.paired_auc_difference(frame, a, [b[0][:-1]])
+
+
+def test_group_resampling_draws_whole_groups_keeping_the_class_balance():
+    frame = pd.DataFrame({"group": np.repeat([f"g{i}" for i in range(6)], 5), "label": np.repeat([0, 1] * 3, 5)})
+    counts = metrics.resample_counts(frame, n=50, seed=3)
+    assert counts.shape == (50, 30)
+    per_group = counts.reshape(50, 6, 5)
+    assert (per_group == per_group[:, :, :1]).all()  # every frame of a drawn group, equally often
+    assert (counts[:, frame["label"].to_numpy() == 1].sum(axis=1) == 15).all()  # three fake groups a resample

@@ -51,7 +51,6 @@ def training_plan(
     models: list[str],
     seed: int,
     n_seeds: int,
-    n_seeds_baselines: int,
     *,
     manifest: pd.DataFrame,
     crop_size: int,
@@ -61,29 +60,58 @@ def training_plan(
     sweep_widths: list[float],
     sweep_depths: list[list[int]],
     sweep_input_sizes: list[int],
+    study_seeds: int = 1,
+    lofo_seeds: int = 1,
+    sbi_prob: float = 0.0,
+    sbi_study_prob: float = 0.0,
 ) -> list[dict]:
     """Every training run of notebook 03, in order: one record per run.
 
+    Every model of ``models`` is trained with the same ``n_seeds`` seeds (``seed``, ``seed + 1``,
+    ...), so comparisons pair seed with seed. The studies change one thing of the light CNN and
+    reuse its first seeds, so each study run has a main run with the same seed to be paired with:
+
+    * ``ablation``: without IoT degradation augmentation (``study_seeds`` seeds);
+    * ``sbi``: the other self-blending setting (``sbi_study_prob`` when ``sbi_prob`` is 0, else
+      0), ``study_seeds`` seeds, when ``sbi_study_prob`` > 0;
+    * ``cross_manipulation``: one run per fake method left out (``lofo_seeds`` seeds), and, with
+      the SBI study on, ``cross_manipulation_sbi``: the same with the other self-blending setting;
+    * ``sweep``: widths, depths and input sizes, first seed only (judged on validation).
+
     Record keys: ``name`` (folder under ``models/``), ``architecture`` (what ``build_model``
-    builds), ``seed``, ``group`` (main, ablation, cross_manipulation or sweep), ``options``,
-    ``input_size``, ``degradation`` (False trains without IoT degradations), ``held_out`` (the
-    method left out, or "") and, for the sweep, ``width``, ``depth``.
-    The extra runs use the first seed, the same as the light CNN's first main run, so that each
-    comparison changes one thing.
+    builds), ``seed``, ``group``, ``options``, ``input_size``, ``degradation`` (False trains
+    without IoT degradations), ``sbi_prob`` (the run's self-blending probability), ``held_out``
+    (the method left out, or "") and, for the sweep, ``width``, ``depth``.
     """
-    runs = []
-    for name in models:
-        count = n_seeds if name == "light_cnn" else n_seeds_baselines
-        for k in range(count):
-            runs.append(_run(name, name, seed + k, "main", light_options if name == "light_cnn" else {}, crop_size))
+    for name, value in (("n_seeds", n_seeds), ("study_seeds", study_seeds), ("lofo_seeds", lofo_seeds)):
+        if int(value) < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
+    if sbi_study_prob > 0 and sbi_prob not in (0.0, sbi_study_prob):
+        raise ValueError(f"aug_sbi_prob is {sbi_prob}: the self-blending study compares 0 with "
+                         f"sbi_study_prob ({sbi_study_prob}), so aug_sbi_prob must be one of them")
+    seeds = [seed + k for k in range(int(n_seeds))]
+    study = seeds[: int(study_seeds)]
+    lofo = seeds[: int(lofo_seeds)]
+    other_sbi = (0.0 if sbi_prob else sbi_study_prob) if sbi_study_prob > 0 else None
+    sbi_name = "light_cnn_nosbi" if sbi_prob else "light_cnn_sbi"
+
+    def light(name, run_seed, group, **changes):
+        return {**_run(name, "light_cnn", run_seed, group, light_options, crop_size, sbi_prob), **changes}
+
+    runs = [_run(name, name, s, "main", light_options if name == "light_cnn" else {}, crop_size, sbi_prob)
+            for name in models for s in seeds]
     if "light_cnn" not in models:
         return runs
     if ablation_no_degradation:
-        runs.append({**_run("light_cnn_nodeg", "light_cnn", seed, "ablation", light_options, crop_size), "degradation": False})
+        runs += [light("light_cnn_nodeg", s, "ablation", degradation=False) for s in study]
+    if other_sbi is not None:
+        runs += [light(sbi_name, s, "sbi", sbi_prob=other_sbi) for s in study]
     if cross_manipulation and len(fake_methods(manifest)) >= 2:  # one method cannot be left out
         for method in fake_methods(manifest):
-            runs.append({**_run(f"light_cnn_lofo_{method}", "light_cnn", seed, "cross_manipulation", light_options, crop_size),
-                         "held_out": method})
+            runs += [light(f"light_cnn_lofo_{method}", s, "cross_manipulation", held_out=method) for s in lofo]
+            if other_sbi is not None:
+                runs += [light(f"{sbi_name}_lofo_{method}", s, "cross_manipulation_sbi", held_out=method,
+                               sbi_prob=other_sbi) for s in lofo]
     variants = [{"width": w} for w in sweep_widths] + [{"depth": list(d)} for d in sweep_depths]
     variants += [{"input_size": s} for s in sweep_input_sizes]
     for change in variants:
@@ -92,20 +120,22 @@ def training_plan(
         if size > crop_size:
             raise ValueError(f"sweep_input_sizes holds {size}, larger than the crops ({crop_size} pixels)")
         label = "_".join(f"{k[0]}{'x'.join(map(str, v)) if isinstance(v, list) else v}" for k, v in change.items())
-        runs.append({**_run(f"light_cnn_{label}", "light_cnn", seed, "sweep", options, size),
+        runs.append({**_run(f"light_cnn_{label}", "light_cnn", seed, "sweep", options, size, sbi_prob),
                      "width": options["width"], "depth": list(options["depth"])})
     return runs
 
 
-def _run(name: str, architecture: str, seed: int, group: str, options: dict, input_size: int) -> dict:
+def _run(name: str, architecture: str, seed: int, group: str, options: dict, input_size: int,
+         sbi_prob: float = 0.0) -> dict:
     return {"name": name, "architecture": architecture, "seed": seed, "group": group,
-            "options": dict(options), "input_size": input_size, "degradation": True, "held_out": ""}
+            "options": dict(options), "input_size": input_size, "degradation": True,
+            "sbi_prob": float(sbi_prob), "held_out": ""}
 
 
 def subset_auc(frame: pd.DataFrame, scores, methods: list[str]) -> float:
     """Frame AUC on the real crops plus the fakes of ``methods``."""
     scores = np.asarray(scores, dtype=float)
-    keep = (frame["label"].to_numpy() == 0) | frame["method"].astype(str).isin(methods).to_numpy()
+    keep = method_subset(frame, methods)
     return metrics.frame_metrics(frame["label"].to_numpy()[keep], scores[keep])["roc_auc"]
 
 
@@ -114,23 +144,33 @@ def cross_manipulation_table(test: pd.DataFrame, held_out_scores: dict, referenc
 
     ``held_out_scores`` maps each held-out method to the test scores of the model trained
     without it; ``reference_scores`` are the test scores of the same recipe trained on every
-    method. Per method: the AUC of the held-out model on the unseen method and on the methods
-    it saw, and the reference model's AUC on that method (the cost of never seeing it).
+    method. Either may be one array or a list of arrays, one per seed (AUCs are then averaged
+    over seeds). Per method: the AUC of the held-out model on the unseen method and on the
+    methods it saw, and the reference model's AUC on that method (the cost of never seeing it).
     """
+    def mean_auc(scores, methods):
+        arrays = scores if isinstance(scores, list) else [scores]
+        return float(np.mean([subset_auc(test, s, methods) for s in arrays]))
+
     rows = []
     methods = fake_methods(test)
     for method, scores in held_out_scores.items():
         seen = [m for m in methods if m != method]
         rows.append({
             "held out": method,
-            "unseen AUC": subset_auc(test, scores, [method]),
-            "seen AUC": subset_auc(test, scores, seen) if seen else float("nan"),
-            "all-methods AUC": subset_auc(test, reference_scores, [method]),
+            "unseen AUC": mean_auc(scores, [method]),
+            "seen AUC": mean_auc(scores, seen) if seen else float("nan"),
+            "all-methods AUC": mean_auc(reference_scores, [method]),
         })
     table = pd.DataFrame(rows)
     if len(table):
         table["gap"] = table["all-methods AUC"] - table["unseen AUC"]
     return table
+
+
+def method_subset(test: pd.DataFrame, methods: list[str]) -> np.ndarray:
+    """Row mask of the real crops plus the fakes of ``methods``."""
+    return ((test["label"].to_numpy() == 0) | test["method"].astype(str).isin(methods).to_numpy())
 
 
 def errors_by_method(frame: pd.DataFrame, scores, threshold: float) -> pd.DataFrame:
@@ -197,20 +237,20 @@ def generalization_macros(ablation: pd.DataFrame, cross_manipulation: pd.DataFra
     nan = float("nan")
     macros = {name: nan for name in (
         "AblationCleanWith", "AblationCleanWithout", "AblationDegradedWith", "AblationDegradedWithout",
-        "AblationWorstWith", "AblationWorstWithout", "AblationGain", "LofoUnseenMean", "LofoSeenMean",
+        "AblationGain", "AblationGainLow", "AblationGainHigh", "LofoUnseenMean", "LofoSeenMean",
         "LofoAllMean", "LofoWorstAuc", "CrossAucInt", "CrossDropInt")}
     macros.update({"LofoWorstMethod": "none", "NumLofo": 0})
     if len(ablation) == 2:
-        rows = ablation.set_index("training")
-        with_aug, without = rows.loc["with degradations"], rows.loc["without degradations"]
-        gain = with_aug["degraded AUC mean"] - without["degraded AUC mean"]
+        rows = ablation.set_index("test set")
+        clean, degraded = rows.loc["clean test"], rows.loc["degraded copies"]
+        verdict = study_verdict(degraded)
         macros.update({
-            "AblationCleanWith": float(with_aug["clean AUC"]), "AblationCleanWithout": float(without["clean AUC"]),
-            "AblationDegradedWith": float(with_aug["degraded AUC mean"]), "AblationDegradedWithout": float(without["degraded AUC mean"]),
-            "AblationWorstWith": float(with_aug["degraded AUC worst"]), "AblationWorstWithout": float(without["degraded AUC worst"]),
-            "AblationGain": float(gain),
-            # below two AUC points, one training seed cannot tell a change from noise
-            "AblationVerdict": "helps" if gain >= 0.02 else ("hurts" if gain <= -0.02 else "makes no clear difference"),
+            "AblationCleanWith": float(clean["with degradations AUC"]), "AblationCleanWithout": float(clean["without degradations AUC"]),
+            "AblationDegradedWith": float(degraded["with degradations AUC"]),
+            "AblationDegradedWithout": float(degraded["without degradations AUC"]),
+            "AblationGain": float(degraded["difference"]), "AblationGainLow": float(degraded["CI low"]),
+            "AblationGainHigh": float(degraded["CI high"]), "AblationSeeds": int(degraded["seeds"]),
+            "AblationVerdict": verdict,
         })
     else:
         macros["AblationVerdict"] = "was not measured in this run"
@@ -273,3 +313,105 @@ def gate_macros(gate: pd.DataFrame, target: float = 0.05) -> dict:
     return {"GateTarget": round(percent(target)), "GateApcer": percent(row["test APCER"]),
             "GateBpcer": percent(row["test BPCER"]), "GateBpcerLow": percent(row["BPCER low"]),
             "GateBpcerHigh": percent(row["BPCER high"])}  # fmt: skip
+
+
+def study_verdict(row) -> str:
+    """``helps``, ``hurts`` or ``makes no resolved difference``: the sign of a study's
+    difference (with minus without) where its interval excludes zero (an interval of zero width,
+    from a split of one group, resolves nothing)."""
+    low, high, diff = float(row["CI low"]), float(row["CI high"]), float(row["difference"])
+    if not (np.isfinite(low) and np.isfinite(high)) or low <= 0 <= high or low == high:  # a zero-width interval: one group
+        return "makes no resolved difference"
+    return "helps" if diff > 0 else "hurts"
+
+
+def mean_curves(arms: dict, keys: list, degraded_sets: dict, clean_labels) -> pd.DataFrame:
+    """Robustness curves of a study, averaged over seeds: ``arms`` maps an arm to its runs, each
+    a list of test scores followed by the scores of every ``keys`` set of ``degraded_sets``."""
+    rows = []
+    for arm, runs in arms.items():
+        for index, (name, level) in enumerate(keys):
+            labels = degraded_sets[(name, level)][0]
+            auc = np.mean([metrics.frame_metrics(labels, r[1 + index])["roc_auc"] for r in runs])
+            rows.append({"model": arm, "variant": "float32", "degradation": name, "level": int(level), "auc": float(auc)})
+        clean = np.mean([metrics.frame_metrics(clean_labels, r[0])["roc_auc"] for r in runs])
+        rows += [{"model": arm, "variant": "float32", "degradation": name, "level": 0, "auc": float(clean)}
+                 for name in dict.fromkeys(name for name, _ in keys)]
+    return pd.DataFrame(rows).sort_values(["model", "degradation", "level"]).reset_index(drop=True)
+
+
+def _signed(row) -> str:
+    return f"{row['difference']:+.3f} [{row['CI low']:+.3f}, {row['CI high']:+.3f}]"
+
+
+def sbi_sentence(study: pd.DataFrame) -> str:
+    """What the self-blending study shows, from its rows (``evaluate.study_row``)."""
+    if not len(study):
+        return "This run did not measure self-blending."
+    rows = study.set_index("test set")
+    parts = [f"the test AUC by {_signed(rows.loc['test'])} ({study_verdict(rows.loc['test'])})"]
+    if "second dataset" in rows.index:
+        parts.append(f"the second dataset's by {_signed(rows.loc['second dataset'])} ({study_verdict(rows.loc['second dataset'])})")
+    left_out = study[study["test set"].str.endswith(" left out")]
+    if len(left_out):
+        verdicts = [study_verdict(r) for _, r in left_out.iterrows()]
+        parts.append(
+            f"the AUC on a method left out of training by {left_out['difference'].mean():+.3f} on average, "
+            f"resolved as a gain for {verdicts.count('helps')} and as a loss for {verdicts.count('hurts')} "
+            f"of {len(left_out)} methods"
+        )
+    return "Training with on-the-fly self-blended fakes changes " + ", ".join(parts[:-1]) + (
+        ", and " if len(parts) > 1 else "") + parts[-1] + "."
+
+
+def sbi_macros(study: pd.DataFrame) -> dict:
+    """The self-blending study's sentence and whether it supports SBI's generalization claim."""
+    macros = {"SbiSentence": sbi_sentence(study)}
+    left_out = study[study["test set"].str.endswith(" left out")] if len(study) else study
+    if len(left_out):
+        verdicts = [study_verdict(r) for _, r in left_out.iterrows()]
+        holds = verdicts.count("helps") > len(verdicts) / 2
+        macros["SbiClaim"] = ("holds here: self-blending helps on most methods left out of training" if holds
+                              else "is not borne out here: self-blending does not help on most methods left out of training")
+        macros["SbiLofoMeanDiff"] = float(left_out["difference"].mean())
+    else:
+        macros["SbiClaim"] = "was not tested in this run"
+        macros["SbiLofoMeanDiff"] = float("nan")
+    return macros
+
+
+MODEL_NAMES = {"light_cnn": "light CNN", "meso4": "MesoNet Meso-4", "mobilenet_v3_small": "MobileNetV3-Small",
+               "mobilenet_v2_035": "MobileNetV2 (width 0.35)", "efficientnet_b0": "EfficientNet-B0"}  # fmt: skip
+
+
+def baseline_names(models: list[str]) -> str:
+    """The baselines of ``models`` as the paper names them: "A, B and C"."""
+    names = [MODEL_NAMES.get(m, m.replace("_", " ")) for m in models if m != "light_cnn"]
+    if not names:
+        return "no baseline"
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def comparison_sentence(differences: pd.DataFrame, resolvable: float, reference: str = "light_cnn") -> str:
+    """What the paired comparisons decide, from their verdicts: better, worse or unresolved."""
+    if not len(differences):
+        return "This run trained no baseline to compare with."
+    name = lambda m: MODEL_NAMES.get(m, m.replace("_", " "))  # noqa: E731
+    groups = {"better": [], "worse": [], "unresolved": []}
+    for _, row in differences.iterrows():
+        verdict = row["verdict"]
+        key = "unresolved" if verdict == "not resolved" else ("better" if verdict == f"{reference} better" else "worse")
+        groups[key].append(f"{name(row['model'])} ({row['AUC difference']:+.3f})")
+    parts = []
+    if groups["better"]:
+        parts.append(f"the light CNN's mean test AUC is resolvably higher than that of {_join(groups['better'])}")
+    if groups["worse"]:
+        parts.append(f"resolvably lower than that of {_join(groups['worse'])}")
+    if groups["unresolved"]:
+        parts.append(f"not resolved against {_join(groups['unresolved'])} (differences within {resolvable:.3f})")
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + "."
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

@@ -348,6 +348,21 @@ def _degrade_file(task: tuple) -> tuple[str, str | None]:
         return target, f"{source}: {error}"
 
 
+def robustness_subset(manifest: pd.DataFrame, n_groups: int, seed: int, split: str = "test") -> pd.DataFrame:
+    """The rows of ``split`` from ``n_groups`` of its leakage groups, drawn with ``seed`` (0 or
+    at least every group: the whole split), the rest of the manifest dropped. The robustness
+    study degrades only these: every degradation and level multiplies the crops scored, so a
+    fixed subset of whole groups keeps the study's cost flat as the test split grows, and its
+    intervals still resample groups."""
+    if n_groups < 0:
+        raise ValueError(f"robustness_groups must be 0 (all) or a positive count, got {n_groups}")
+    part = manifest[manifest["split"] == split]
+    groups = np.array(sorted(part["group"].astype(str).unique()))
+    if n_groups and n_groups < len(groups):
+        groups = np.sort(np.random.default_rng(seed).choice(groups, size=n_groups, replace=False))
+    return part[part["group"].astype(str).isin(groups)].reset_index(drop=True)
+
+
 def degrade_split(
     manifest: pd.DataFrame,
     data_dir: Path | str,

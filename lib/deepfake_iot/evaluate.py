@@ -130,3 +130,79 @@ def operating_points(
             row.update({f"test {name}": point, f"{name} low": low, f"{name} high": high})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+SEED_METRICS = ("auc", "balanced_accuracy", "recall_real", "recall_fake", "accuracy", "f1_macro", "video_auc", "eer")
+
+
+def seed_table(seed_rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard deviation over seeds of each model's test metrics (``seed_rows``: one
+    row per model and seed, with the keys of ``test_report``); ``seeds`` counts them."""
+    present = [name for name in SEED_METRICS if name in seed_rows]
+    grouped = seed_rows.groupby("model", sort=False)
+    table = grouped[present].agg(["mean", "std"])
+    table.columns = [f"{name}_{stat}" for name, stat in table.columns]
+    table = table.fillna({f"{name}_std": 0.0 for name in present})
+    table["seeds"] = grouped["seed"].nunique()
+    return table.reset_index()
+
+
+def paired_comparisons(frame: pd.DataFrame, scores: dict, reference: str, *, bootstrap_samples: int,
+                       seed: int, unit: str = "group") -> pd.DataFrame:  # fmt: skip
+    """The AUC difference of ``reference`` against each other entry of ``scores`` (name -> one
+    score array per training seed, seeds in the same order for every name), averaged over seeds
+    and bootstrapped over the same resampled ``unit``s (``metrics.paired_auc_difference``).
+
+    Columns: ``model``, ``AUC difference`` (reference minus model), ``CI low``, ``CI high``,
+    ``half width`` (of the interval: the smallest difference this split resolves for the pair)
+    and ``verdict`` (which one is better, or "not resolved" when the interval holds 0).
+    """
+    rows = []
+    for name, arrays in scores.items():
+        if name == reference:
+            continue
+        diff, low, high = metrics.paired_auc_difference(
+            frame, list(scores[reference]), list(arrays), n=bootstrap_samples, seed=seed, unit=unit
+        )
+        verdict = "not resolved" if low <= 0 <= high or low == high else (f"{reference} better" if diff > 0 else f"{name} better")
+        rows.append({"model": name, "AUC difference": diff, "CI low": low, "CI high": high,
+                     "half width": (high - low) / 2, "verdict": verdict})  # fmt: skip
+    return pd.DataFrame(rows, columns=["model", "AUC difference", "CI low", "CI high", "half width", "verdict"])
+
+
+def resolvable_difference(comparisons: pd.DataFrame) -> float:
+    """The median half width of the paired-difference intervals: AUC differences smaller than
+    this cannot be told from zero on this test split (NaN without a comparison)."""
+    widths = comparisons["half width"].dropna() if len(comparisons) else pd.Series(dtype=float)
+    return float(widths.median()) if len(widths) else float("nan")
+
+
+def study_row(frame: pd.DataFrame, label: str, arms: dict, *, bootstrap_samples: int, seed: int,
+              unit: str = "group") -> dict:  # fmt: skip
+    """One row of a two-arm study (``arms``: arm name -> score arrays, one per seed, on the rows
+    of ``frame``): each arm's seed-mean AUC and spread, and the difference of the second arm
+    minus the first with its interval over the same resampled ``unit``s."""
+    (first, first_scores), (second, second_scores) = list(arms.items())
+    labels = frame["label"].to_numpy()
+    aucs = {name: [metrics.frame_metrics(labels, s)["roc_auc"] for s in arrays] for name, arrays in arms.items()}
+    diff, low, high = metrics.paired_auc_difference(
+        frame, list(second_scores), list(first_scores), n=bootstrap_samples, seed=seed, unit=unit
+    )
+    row = {"test set": label}
+    for name in (first, second):
+        row[f"{name} AUC"] = float(np.mean(aucs[name]))
+        row[f"{name} std"] = float(np.std(aucs[name], ddof=1)) if len(aucs[name]) > 1 else 0.0
+    row.update({"difference": diff, "CI low": low, "CI high": high, "seeds": min(len(first_scores), len(second_scores))})
+    return row
+
+
+def seed_paper_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """``seed_table`` as the paper prints it: each metric as ``mean ± std`` over seeds."""
+    columns = {"auc": "AUC", "balanced_accuracy": "bal. acc.", "recall_real": "recall real",
+               "recall_fake": "recall fake", "video_auc": "video AUC", "eer": "EER"}  # fmt: skip
+    table = pd.DataFrame({"model": summary["model"]})
+    for name, title in columns.items():
+        if f"{name}_mean" in summary:
+            table[title] = [f"{m:.3f} $\\pm$ {s:.3f}" for m, s in zip(summary[f"{name}_mean"], summary[f"{name}_std"], strict=True)]
+    table["seeds"] = summary["seeds"].astype(int)
+    return table

@@ -195,6 +195,41 @@ def _resolve_metric(metric_fn) -> tuple[Callable | None, bool]:
     return metric_fn, metric_fn is skm.roc_auc_score
 
 
+def resample_counts(frame_df: pd.DataFrame, n: int = 1000, seed: int = 0, unit: str = "group",
+                    stratify: bool = True) -> np.ndarray:
+    """``(n, rows)`` counts: how often each row of ``frame_df`` enters each of ``n`` bootstrap
+    resamples that draw whole ``unit``s with replacement (every frame of a drawn unit, as often as
+    it was drawn). With ``stratify`` (and every unit holding a single label), real and fake units
+    are drawn separately so each resample keeps the class balance. The same ``seed`` gives the
+    same resamples, so two models scored on one split are compared on the same draws."""
+    if unit not in frame_df:
+        raise ValueError(f"frame_df has no column {unit!r} to resample by")
+    cluster, units = pd.factorize(frame_df[unit], sort=True)
+    n_units = len(units)
+    rng = np.random.default_rng(seed)
+    labels = pd.Series(np.asarray(frame_df["label"]))
+    unit_labels = labels.groupby(cluster).agg(["min", "max"])
+    if stratify and (unit_labels["min"] == unit_labels["max"]).all():
+        strata = [np.flatnonzero(unit_labels["min"].to_numpy() == c) for c in (0, 1)]
+        strata = [members for members in strata if members.size]
+    else:
+        strata = [np.arange(n_units)]
+    draws = np.concatenate(
+        [members[rng.integers(0, members.size, size=(n, members.size))] for members in strata],
+        axis=1,
+    )
+    offsets = np.arange(n)[:, None] * n_units
+    counts = np.bincount((draws + offsets).ravel(), minlength=n * n_units).reshape(n, n_units)
+    return counts[:, cluster]
+
+
+def resampled_aucs(labels, scores, counts: np.ndarray) -> np.ndarray:
+    """The AUC of ``scores`` in every resample of ``counts`` (rows of ``resample_counts``)."""
+    labels, scores = _as_arrays(labels, scores)
+    unique_scores, inverse = np.unique(scores, return_inverse=True)
+    return np.array([_weighted_auc(labels, inverse, unique_scores.size, row) for row in counts])
+
+
 def bootstrap_ci(
     frame_df: pd.DataFrame,
     scores,
@@ -225,29 +260,11 @@ def bootstrap_ci(
     point = (
         float(skm.roc_auc_score(labels, values)) if fast_auc else float(function(labels, values))
     )
-    cluster, units = pd.factorize(table[unit], sort=True)
-    n_units = len(units)
-    rng = np.random.default_rng(seed)
-
-    unit_labels = table.groupby(cluster)["label"].agg(["min", "max"])
-    if stratify and (unit_labels["min"] == unit_labels["max"]).all():
-        strata = [np.flatnonzero(unit_labels["min"].to_numpy() == c) for c in (0, 1)]
-        strata = [members for members in strata if members.size]
-    else:
-        strata = [np.arange(n_units)]
-    draws = np.concatenate(
-        [members[rng.integers(0, members.size, size=(n, members.size))] for members in strata],
-        axis=1,
-    )
-    offsets = np.arange(n)[:, None] * n_units
-    counts = np.bincount((draws + offsets).ravel(), minlength=n * n_units).reshape(n, n_units)
-    frame_counts = counts[:, cluster]  # (n, frames): how often each frame enters a resample
+    frame_counts = resample_counts(table, n=n, seed=seed, unit=unit, stratify=stratify)
 
     estimates = np.empty(n)
     if fast_auc:
-        unique_scores, inverse = np.unique(values, return_inverse=True)
-        for row in range(n):
-            estimates[row] = _weighted_auc(labels, inverse, unique_scores.size, frame_counts[row])
+        estimates = resampled_aucs(labels, values, frame_counts)
     else:
         frame_index = np.arange(labels.size)
         for row in range(n):
@@ -365,21 +382,31 @@ def per_method_auc(frame_df: pd.DataFrame, scores) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["split", "method", "n_fake", "n_real", "roc_auc"])
 
 
-def degradation_rows(curve: dict, degraded_sets: dict, threshold: float, clean: dict) -> list[dict]:
+def degradation_rows(curve: dict, degraded_sets: dict, threshold: float, clean: dict,
+                     frames: dict | None = None, n: int = 0, seed: int = 0) -> list[dict]:
     """Robustness rows of one model: AUC and macro F1 at every ``(degradation, level)``.
 
     ``curve`` maps ``(degradation, level)`` to scores, ``degraded_sets`` maps the same keys to
-    ``(labels, images)``; ``clean`` (with ``model``, ``variant``, ``auc``, ``f1_macro``) gives
-    level 0 of every degradation, the clean test split.
+    ``(labels, images)``; ``clean`` (with ``model``, ``variant``, ``auc``, ``f1_macro`` and, when
+    intervals are asked for, ``auc_low``, ``auc_high``) gives level 0 of every degradation, the
+    clean test split. With ``frames`` (the same keys to the rows scored, holding ``group``) and
+    ``n`` resamples, each AUC gets a 95% interval over resampled leakage groups.
     """
     rows = []
     for (name, level), scores in curve.items():
         m = frame_metrics(degraded_sets[(name, level)][0], scores, threshold)
-        rows.append({"model": clean["model"], "variant": clean["variant"], "degradation": name,
-                     "level": int(level), "auc": m["roc_auc"], "f1_macro": m["f1_macro"]})
+        row = {"model": clean["model"], "variant": clean["variant"], "degradation": name,
+               "level": int(level), "auc": m["roc_auc"], "f1_macro": m["f1_macro"]}
+        if frames is not None and n:
+            unit = "group" if "group" in frames[(name, level)] else "video_id"
+            _, row["auc_low"], row["auc_high"] = bootstrap_ci(frames[(name, level)], scores, n=n, seed=seed, unit=unit)
+        rows.append(row)
     for name in dict.fromkeys(name for name, _ in curve):
-        rows.append({"model": clean["model"], "variant": clean["variant"], "degradation": name,
-                     "level": 0, "auc": float(clean["auc"]), "f1_macro": float(clean["f1_macro"])})
+        row = {"model": clean["model"], "variant": clean["variant"], "degradation": name,
+               "level": 0, "auc": float(clean["auc"]), "f1_macro": float(clean["f1_macro"])}
+        if frames is not None and n:
+            row.update({"auc_low": float(clean.get("auc_low", np.nan)), "auc_high": float(clean.get("auc_high", np.nan))})
+        rows.append(row)
     return rows
 
 
@@ -388,20 +415,30 @@ def paired_auc_difference(frame_df: pd.DataFrame, scores_a, scores_b, n: int = 1
     """``(AUC(a) - AUC(b), low, high)`` over the same resamples of ``unit`` (leakage groups;
     videos where the frame has no group column) for both models.
 
-    Pairing is what makes the interval of a difference honest: two models scored on one test
-    split are compared on the same drawn videos, not through their two separate intervals.
+    ``scores_a`` and ``scores_b`` are one score array each, or lists of arrays, one per training
+    seed: the difference is then that of the seed-mean AUCs, every seed of both models scored on
+    the very same resampled groups (never a best-seed pick). Pairing is what makes the interval of
+    a difference honest: two models scored on one test split are compared on the same draws, not
+    through their two separate intervals.
     """
-    a, b = np.asarray(scores_a, dtype=float), np.asarray(scores_b, dtype=float)
-    if a.shape != b.shape or a.shape != (len(frame_df),):
-        raise ValueError(f"both score arrays must have one score per row ({len(frame_df)}), got {a.shape} and {b.shape}")
-
-    def difference(labels, rows):
-        rows = rows.astype(int)
-        return skm.roc_auc_score(labels, a[rows]) - skm.roc_auc_score(labels, b[rows])
-
-    unit = unit if unit in frame_df else "video_id"
-    return bootstrap_ci(frame_df, np.arange(len(frame_df), dtype=float), difference, n=n, seed=seed, alpha=alpha,
-                        unit=unit)
+    seeds_a = [np.asarray(s, dtype=float) for s in (scores_a if isinstance(scores_a, list) else [scores_a])]
+    seeds_b = [np.asarray(s, dtype=float) for s in (scores_b if isinstance(scores_b, list) else [scores_b])]
+    for scores in seeds_a + seeds_b:
+        if scores.shape != (len(frame_df),):
+            raise ValueError(f"every score array needs one score per row ({len(frame_df)}), got {scores.shape}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    labels = frame_df["label"].to_numpy()
+    point = float(np.mean([skm.roc_auc_score(labels, s) for s in seeds_a])
+                  - np.mean([skm.roc_auc_score(labels, s) for s in seeds_b]))
+    counts = resample_counts(frame_df, n=n, seed=seed, unit=unit if unit in frame_df else "video_id")
+    mean_auc = lambda arrays: np.mean([resampled_aucs(labels, s, counts) for s in arrays], axis=0)  # noqa: E731
+    estimates = mean_auc(seeds_a) - mean_auc(seeds_b)
+    estimates = estimates[np.isfinite(estimates)]
+    if estimates.size == 0:
+        return point, float("nan"), float("nan")
+    low, high = np.quantile(estimates, [alpha / 2, 1 - alpha / 2])
+    return point, float(low), float(high)
 
 
 def apcer_bpcer(labels, scores, threshold: float) -> tuple[float, float]:

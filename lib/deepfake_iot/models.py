@@ -25,6 +25,10 @@ MODEL_NAMES = ("light_cnn", "meso4", *APPLICATIONS)
 MIN_APPLICATION_SIZE = 32  # tf_keras.applications refuse smaller inputs without a top
 
 
+DEPTHWISE_KERNEL = 3  # the light CNN's depthwise kernel side
+MOBILENET_V2_ALPHA = 0.35  # width multiplier of the mobilenet_v2_035 baseline
+
+
 def _round_channels(channels: float, divisor: int = 8) -> int:
     """Round a channel count to the nearest multiple of ``divisor``, never below it, and never
     more than 10% under the requested count (the MobileNet rule)."""
@@ -50,7 +54,7 @@ def _inverted_residual(x, out_channels, stride, expansion, name, momentum):
     shortcut = x
     x = _conv_bn(x, in_channels * expansion, 1, 1, f"{name}_expand", momentum=momentum)
     x = layers.DepthwiseConv2D(
-        3, strides=stride, padding="same", use_bias=False, name=f"{name}_dw_conv"
+        DEPTHWISE_KERNEL, strides=stride, padding="same", use_bias=False, name=f"{name}_dw_conv"
     )(x)
     x = layers.BatchNormalization(momentum=momentum, name=f"{name}_dw_bn")(x)
     x = layers.ReLU(max_value=6.0, name=f"{name}_dw_relu6")(x)
@@ -153,7 +157,7 @@ def _backbone(name: str, input_size: int) -> tuple[keras.Model, float, float]:
         return backbone, 2.0, -1.0
     if name == "mobilenet_v2_035":
         backbone = keras.applications.MobileNetV2(
-            input_shape=shape, alpha=0.35, include_top=False, weights=None, pooling="avg"
+            input_shape=shape, alpha=MOBILENET_V2_ALPHA, include_top=False, weights=None, pooling="avg"
         )
         return backbone, 2.0, -1.0
     if name == "efficientnet_b0":

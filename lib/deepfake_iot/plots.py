@@ -121,7 +121,8 @@ def _series_names(df: pd.DataFrame) -> pd.Series:
 
 def robustness_figure(df: pd.DataFrame, ncols: int = 3, panel_size=(3.4, 2.8)):
     """AUC against degradation level, one small panel per degradation and one line per
-    model/variant. ``df`` has columns ``model, variant, degradation, level, auc``."""
+    model/variant. ``df`` has columns ``model, variant, degradation, level, auc`` and, when
+    present, ``auc_low, auc_high``: a shaded 95% interval around each line."""
     _require(df, ("model", "variant", "degradation", "level", "auc"), "robustness_figure")
     if df.empty:
         raise ValueError("robustness_figure got an empty table")
@@ -140,7 +141,10 @@ def robustness_figure(df: pd.DataFrame, ncols: int = 3, panel_size=(3.4, 2.8)):
         part = df[df["degradation"] == degradation]
         for series, line in part.groupby("series", sort=False):
             line = line.sort_values("level")
-            ax.plot(line["level"], line["auc"], marker="o", markersize=3, label=series)
+            drawn = ax.plot(line["level"], line["auc"], marker="o", markersize=3, label=series)
+            if {"auc_low", "auc_high"} <= set(line) and line["auc_low"].notna().any():
+                ax.fill_between(line["level"], line["auc_low"], line["auc_high"], alpha=0.15,
+                                color=drawn[0].get_color(), linewidth=0)
         ax.set_title(pretty(degradation))
         ax.set_xlabel("Level")
         ax.grid(alpha=0.3)

@@ -82,3 +82,13 @@ def write_table(
         lines.append(" & ".join(cells) + " \\\\\n")
     lines += ["\\bottomrule\n", "\\end{tabular}\n"]
     return atomic_write_text(tex_path, "".join(lines))
+
+
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+                "eleven", "twelve")  # fmt: skip
+
+
+def number_word(count: int) -> str:
+    """``count`` in words up to twelve (digits above), as prose writes small counts."""
+    count = int(count)
+    return NUMBER_WORDS[count] if 0 <= count < len(NUMBER_WORDS) else str(count)

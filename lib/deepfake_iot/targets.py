@@ -77,7 +77,8 @@ def performance_targets(latency_ms: pd.DataFrame, test_metrics: pd.DataFrame | N
     rows.append(_row("int8 latency / Meso-4's, at most 1.5", light_ms / ms("meso4"), 1.5, light_ms / ms("meso4") <= 1.5))
     rows.append(_row("int8 file size, KB, under 512", float(int8_kb), SIZE_LIMIT_KB, int8_kb < SIZE_LIMIT_KB))
     speedup = ms(LIGHT, "float32") / light_ms
-    rows.append(_row("float32 / int8 latency, at least 2", speedup, 2.0, speedup >= 2.0))
+    rows.append(_row(f"float32 / int8 latency, at least {FLOAT_SPEEDUP_TARGET:g}", speedup, FLOAT_SPEEDUP_TARGET,
+                     speedup >= FLOAT_SPEEDUP_TARGET))
     return pd.DataFrame(rows)
 
 
@@ -89,6 +90,7 @@ def target_macros(table: pd.DataFrame) -> dict:
             "TargetsMissed": "; ".join(missed["target"]) if len(missed) else "none"}
 
 
+FLOAT_SPEEDUP_TARGET = 2.0  # the integer light CNN's speed-up over its float file, at least
 MEMORY_LIMIT_MB = 150.0  # the demo process's peak resident memory
 PATH_SPEEDUP_TARGET = 20.0  # the frame path with Haar / with the default detector, at least
 DETECTOR_RATIO_TARGET = 10.0  # the detector's stage / the classifier's invoke, at most

@@ -4,7 +4,10 @@ notebook 05 with no retraining and thresholds from the main validation split.
 Two sources: ``synthetic`` renders a shifted copy of the embedded benchmark (identities never
 seen, weaker manipulation traces, heavier JPEG), and any real layout of ``data.layouts``
 (Celeb-DF v2 with its official test list, for instance) is indexed and cropped like notebook 01
-does for the main dataset. Every row of the returned manifest is in the ``test`` split.
+does for the main dataset. Every row of the returned manifest is in the ``test`` split. Rows
+carry ``identities`` as their source writes them; the shifted synthetic set reuses the main
+benchmark's identity names (``synthetic_0000``...) for other faces (another seed), so identity
+names are comparable across the two sets only for real layouts.
 """
 
 from __future__ import annotations

@@ -5,6 +5,11 @@ crop a square around it and write ``crops_dir/<dataset>/<video_id>/<frame:03d>.p
 finished item leaves a ``rows.json`` beside its crops; a re-run with the same settings and an
 unchanged source file reuses it, so an interrupted extraction resumes where it stopped. A bad
 file or a frame without a face is skipped with a reason code and counted, never fatal.
+
+Each crop row copies its item's label, method, video_id, group, identities, dataset,
+source_path and split (an item without ``identities`` gets its group: the group is then the
+one identity); reused rows take them from the current item, so re-indexing with new groups or
+identities needs no new crops.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from deepfake_iot.paths import atomic_path, atomic_write_json, remove_partials
 SKIPPED_COLUMNS = ("source_path", "frame_index", "reason")
 ITEM_REQUIRED = ("media_path", "source_path", "media_type", "label", "method", "video_id",
                  "group", "dataset", "split")  # fmt: skip
+# What a crop row copies from its item.
+ITEM_FIELDS = ("label", "method", "video_id", "group", "identities", "dataset", "source_path",
+               "split")  # fmt: skip
 WHOLE_ITEM = -1  # frame_index of a skip that concerns the whole item (file unreadable)
 ROWS_FILE = "rows.json"
 
@@ -72,7 +80,8 @@ def process_item(item: dict, crops_dir: Path, settings: dict, detector) -> tuple
     remove_partials(item_dir)  # temporary files of a run killed while writing this item
     done = _load_done(rows_file, key)
     if done is not None:
-        return done
+        copied = {field: item[field] for field in ITEM_FIELDS}
+        return [{**row, **copied, "label": int(item["label"])} for row in done[0]], done[1]
     rows, skipped = [], []
     try:
         frames = _frames_of(item, settings["frames_per_video"])
@@ -95,7 +104,8 @@ def process_item(item: dict, crops_dir: Path, settings: dict, detector) -> tuple
         rows.append({
             "path": crop_path.relative_to(crops_dir).as_posix(), "label": int(item["label"]),
             "method": item["method"], "video_id": item["video_id"], "group": item["group"],
-            "frame_index": int(frame_index), "face_x": x, "face_y": y, "face_w": w, "face_h": h,
+            "identities": item["identities"], "frame_index": int(frame_index),
+            "face_x": x, "face_y": y, "face_w": w, "face_h": h,
             "dataset": item["dataset"], "source_path": item["source_path"],
             "split": item["split"],
         })  # fmt: skip
@@ -167,8 +177,7 @@ def extract_face_crops(
     settings = {"frames_per_video": int(frames_per_video), "crop_size": int(crop_size),
                 "detector": detector, "enlarge": float(enlarge),
                 "detector_model": None if detector_model is None else str(detector_model)}  # fmt: skip
-    records = [{column: record[column] for column in ITEM_REQUIRED}
-               for record in items.to_dict("records")]  # fmt: skip
+    records = [_item_record(record) for record in items.to_dict("records")]
     workers = (os.cpu_count() or 1) if workers == 0 else int(workers)
     chunk = max(1, min(32, len(records) // max(1, workers * 4)))
     chunks = [records[i : i + chunk] for i in range(0, len(records), chunk)]
@@ -188,6 +197,14 @@ def extract_face_crops(
                     rows, skipped = rows + chunk_rows, skipped + chunk_skipped
                     bar.update(count)
     return _crops_frame(rows), _skipped_frame(skipped)
+
+
+def _item_record(record: dict) -> dict:
+    """The fields of an item that extraction uses; ``identities`` defaults to the group."""
+    identities = record.get("identities")
+    if not isinstance(identities, str) or not identities:
+        identities = str(record["group"])
+    return {**{column: record[column] for column in ITEM_REQUIRED}, "identities": identities}
 
 
 def _crops_frame(rows: list[dict]) -> pd.DataFrame:

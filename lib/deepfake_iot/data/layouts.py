@@ -3,11 +3,18 @@
 Every indexer returns a DataFrame with the columns of ``ITEM_COLUMNS``: ``media_path``
 (absolute), ``source_path`` (relative to the dataset root, POSIX), ``media_type`` ("video" or
 "image"), ``label`` (0 real, 1 fake), ``method`` ("real" for reals), ``video_id`` (unique,
-prefixed by the dataset), ``group`` (leakage group: splits must never cut one), ``dataset`` and
+prefixed by the dataset), ``group`` (leakage group: splits must never cut one),
+``identities`` (every identity the item shows, dataset-prefixed names, sorted and ';'-joined:
+``schema.join_identities``; a face swap shows its target and its donor), ``dataset`` and
 ``split`` ("" when the dataset defines none, else train/val/test). Rows are sorted by video_id.
 Counts worth reporting (videos outside the official splits, listed files that are missing) are
-in ``frame.attrs["counts"]``. How each layout maps to labels, groups and splits is in the
-docstring of its indexer.
+in ``frame.attrs["counts"]``. How each layout maps to labels, groups, identities and splits is
+in the docstring of its indexer; ``manifest.split_by_identity`` turns identities into splits.
+
+Identities are only as fine as a layout allows: Celeb-DF and DeeperForensics name their people;
+FF++ names source videos (two FF++ videos of one person are two identities); the still-image
+sets (both Kaggle sets) and ``generic`` name no one, so each item is its own identity and only
+image-disjoint splits can be promised.
 """
 
 from __future__ import annotations
@@ -18,9 +25,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from deepfake_iot.data.schema import join_identities
+
 ITEM_COLUMNS = (
     "media_path", "source_path", "media_type", "label", "method",
-    "video_id", "group", "dataset", "split",
+    "video_id", "group", "identities", "dataset", "split",
 )  # fmt: skip
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
@@ -59,11 +68,14 @@ def _find_child(folder: Path, name: str) -> Path | None:
 
 
 def _item(root: Path, path: Path, label: int, method: str, video_id: str, **fields) -> dict:
-    """One item row; ``fields``: dataset, split and group (default: the item is its own group)."""
+    """One item row; ``fields``: dataset, split, group (default: the item is its own group) and
+    identities (a list of names; default: the group is the one identity)."""
     media_type = "video" if path.suffix.lower() in VIDEO_SUFFIXES else "image"
     row = {"media_path": str(path.resolve()), "source_path": path.relative_to(root).as_posix()}
     row.update(media_type=media_type, label=label, method=method, video_id=video_id)
-    row.update(group=fields.get("group") or video_id, dataset=fields["dataset"])
+    group = fields.get("group") or video_id
+    identities = join_identities(fields.get("identities") or [group])
+    row.update(group=group, identities=identities, dataset=fields["dataset"])
     return {**row, "split": fields.get("split", "")}
 
 
@@ -94,10 +106,13 @@ def index_ffpp(root, *, compression: str = "c23", methods=None, splits_dir=None)
     ``manipulated_sequences/<Method>/<comp>/videos/TTT_SSS.mp4`` (fake, method = folder name).
 
     Groups are the official id pairs, e.g. ``ffpp_000_003`` for the source videos 000 and 003
-    and the fakes 000_003 and 003_000. The split of an item is the split of its pair in
-    ``splits_dir/{train,val,test}.json`` (default ``<root>/splits``); items in no split file get
-    "" and are counted in ``attrs["counts"]["unsplit"]``. Without split files the pairs are
-    derived from the fake file names, and every split is "".
+    and the fakes 000_003 and 003_000. Identities are the source videos shown: ``ffpp_000`` for
+    the real 000, ``ffpp_000;ffpp_003`` for the fakes 000_003 and 003_000 (target and donor of a
+    swap; a reenactment's driver is counted too, to be safe). FF++ does not say which videos show
+    the same person, so two videos of one person stay two identities. The split of an item is
+    the split of its pair in ``splits_dir/{train,val,test}.json`` (default ``<root>/splits``);
+    items in no split file get "" and are counted in ``attrs["counts"]["unsplit"]``. Without
+    split files the pairs are derived from the fake file names, and every split is "".
     """
     root = _require_dir(Path(root), "the FaceForensics++ root holding original_sequences/")
     if compression not in ("raw", "c23", "c40"):
@@ -155,18 +170,27 @@ def index_ffpp(root, *, compression: str = "c23", methods=None, splits_dir=None)
         split = split_of.get(key, "")
         unsplit += split == ""
         video_id, group = f"ffpp_{compression}_real_{path.stem}", "ffpp_" + "_".join(key)
-        rows.append(
-            _item(root, path, 0, "real", video_id, group=group, dataset="ffpp", split=split)
-        )
+        identities = [f"ffpp_{path.stem}"]
+        rows.append(_item(root, path, 0, "real", video_id, group=group, identities=identities,
+                          dataset="ffpp", split=split))  # fmt: skip
     for method, path, target, source in parsed:
         key = pair_of.get(target, tuple(sorted((target, source))))
         split = split_of.get(key, "") if source in key else ""
         unsplit += split == ""
         video_id, group = f"ffpp_{compression}_{method}_{path.stem}", "ffpp_" + "_".join(key)
-        rows.append(
-            _item(root, path, 1, method, video_id, group=group, dataset="ffpp", split=split)
-        )
+        identities = [f"ffpp_{target}", f"ffpp_{source}"]
+        rows.append(_item(root, path, 1, method, video_id, group=group, identities=identities,
+                          dataset="ffpp", split=split))  # fmt: skip
     return _to_frame(rows, root, {"unsplit": int(unsplit)})
+
+
+def _celebdf_people(folder: str, stem: str) -> list[str]:
+    """Target first, then donor: ``id0_id16_0000`` -> [id0, id16]; ``id0_0000`` -> [id0];
+    a YouTube-real video is its own person (``yt_<stem>``)."""
+    if folder == "YouTube-real":
+        return [f"yt_{stem}"]
+    match = re.fullmatch(r"(id\d+)_(id\d+)_.+", stem) if folder == "Celeb-synthesis" else None
+    return [match.group(1), match.group(2)] if match else [stem.split("_")[0]]
 
 
 def index_celebdf_v2(root, *, test_list: str = "List_of_testing_videos.txt") -> pd.DataFrame:
@@ -175,11 +199,14 @@ def index_celebdf_v2(root, *, test_list: str = "List_of_testing_videos.txt") -> 
 
     Videos listed in ``List_of_testing_videos.txt`` (lines ``<label> <folder>/<file>.mp4``,
     **1 = real, 0 = fake**; a label contradicting the folder is an error) get split "test",
-    the others "". Groups are identities: ``id0_0000.mp4`` and the fake ``id0_id16_0000.mp4``
-    (made from the real video ``id0_0000`` with the face of id16) are both ``celebdf_id0``, so a
-    real video and every fake built on it stay together; YouTube-real videos are their own
-    groups. The swapped-in face (id16 above) may still appear in another group: Celeb-DF is
-    normally a cross-dataset test set, where this does not matter.
+    the others "". Groups are target identities: ``id0_0000.mp4`` and the fake
+    ``id0_id16_0000.mp4`` (made from the real video ``id0_0000`` with the face of id16) are both
+    ``celebdf_id0``; YouTube-real videos are their own groups (``celebdf_yt_00001``). The
+    identities of a fake are its target and its donor (``celebdf_id0;celebdf_id16``), of a real
+    video its one person (``celebdf_id0``, ``celebdf_yt_00001``). The target-only group misses
+    the donor, whose own real videos are in another group: split with
+    ``manifest.split_by_identity``, which keeps the official test list as the test set and drops
+    the train/val videos sharing an identity with it.
     """
     root = _require_dir(Path(root), "the Celeb-DF v2 root holding Celeb-real/, Celeb-synthesis/")
     rows = []
@@ -187,13 +214,12 @@ def index_celebdf_v2(root, *, test_list: str = "List_of_testing_videos.txt") -> 
         if not (root / folder).is_dir():
             continue
         for path in _media_files(root / folder, VIDEO_SUFFIXES):
-            identity = path.stem.split("_")[0] if folder != "YouTube-real" else f"yt_{path.stem}"
+            people = _celebdf_people(folder, path.stem)
             method = "real" if label == 0 else "celeb_synthesis"
             video_id = f"celebdf_{safe_id(folder)}_{safe_id(path.stem)}"
-            group = f"celebdf_{safe_id(identity)}"
-            rows.append(
-                _item(root, path, label, method, video_id, group=group, dataset="celebdf_v2")
-            )
+            names = [f"celebdf_{safe_id(person)}" for person in people]
+            rows.append(_item(root, path, label, method, video_id, group=names[0],
+                              identities=names, dataset="celebdf_v2"))  # fmt: skip
     counts = {"listed": 0, "listed_missing": 0}
     list_path = root / test_list
     if list_path.is_file():
@@ -225,7 +251,9 @@ def index_deeperforensics(root, *, splits_dir=None) -> pd.DataFrame:
 
     Assumptions: the first folder below ``source_videos/`` is the actor (``M004``, ``W112``);
     fakes are named ``<ffpp id>_<actor>.mp4`` (``000_M101``), the actor's face swapped into an
-    FF++ video. Group = actor (``dfo_M101``), found in the file name, else the file stem. Splits:
+    FF++ video. Group = actor (``dfo_M101``), found in the file name, else the file stem.
+    Identities: the actor, and for a fake also the FF++ target video whose head and body it
+    keeps (``000_M101`` -> ``dfo_M101;ffpp_000``), named as ``index_ffpp`` names it. Splits:
     ``lists/splits/{train,val,test}.txt`` (default ``splits_dir``), one file name per line,
     applied to every video of that name; everything else, the reals included, gets "".
     """
@@ -251,15 +279,19 @@ def index_deeperforensics(root, *, splits_dir=None) -> pd.DataFrame:
         else:
             match = re.search(r"(?:^|_)([MW]\d{3})(?:_|$)", path.stem)
             actor = match.group(1) if match else path.stem
+        group = f"dfo_{safe_id(actor)}"
+        target = re.match(r"(\d+)_", path.stem) if method != "real" else None
+        identities = [group] + ([f"ffpp_{target.group(1)}"] if target else [])
         video_id = "dfo_" + safe_id(path.relative_to(root).with_suffix("").as_posix())
-        split = split_by_name.get(path.name, "")
-        rows.append(_item(root, path, int(method != "real"), method, video_id,
-                          group=f"dfo_{safe_id(actor)}", dataset="deeperforensics", split=split))  # fmt: skip
+        fields = {"group": group, "identities": identities, "dataset": "deeperforensics",
+                  "split": split_by_name.get(path.name, "")}  # fmt: skip
+        rows.append(_item(root, path, int(method != "real"), method, video_id, **fields))
     return _to_frame(rows, root, {"unsplit": sum(row["split"] == "" for row in rows)})
 
 
 def _image_folder_rows(root, class_dir, label, method, prefix, dataset, split) -> list[dict]:
-    """Rows for a folder of still images; each image is its own group (unrelated people)."""
+    """Rows for a folder of still images; each image is its own group and identity (the sets
+    name no people)."""
     files = _require_files(_media_files(class_dir, IMAGE_SUFFIXES), class_dir, "image files")
     rows = []
     for path in files:
@@ -273,7 +305,8 @@ def index_kaggle_real_fake(root) -> pd.DataFrame:
     {Real,Fake}/*.jpg`` (``root`` may be the folder holding ``Dataset/`` or ``Dataset/`` itself).
 
     Split from the folder (Validation -> val), label from the class folder, method "fake" for
-    fakes (the source does not name the generator), group = the image itself.
+    fakes (the source does not name the generator), group and identity = the image itself (the
+    set names no people).
     """
     root = _require_dir(Path(root), "the folder holding Dataset/{Train,Validation,Test}/")
     base = _find_child(root, "Dataset") or root
@@ -329,7 +362,7 @@ def index_kaggle_140k(root, *, use_csv: bool = True) -> pd.DataFrame:
     ``real-vs-fake/``), rows come from the CSVs (listed images that are missing are counted in
     ``attrs["counts"]["missing"]``); without CSVs (or ``use_csv=False``), from the folders.
     Fakes are StyleGAN faces (method ``stylegan``); split from the CSV or folder name (valid ->
-    val); group = the image itself.
+    val); group and identity = the image itself (FFHQ faces and StyleGAN faces, unnamed).
     """
     root = _require_dir(Path(root), "the 140k dataset root holding real_vs_fake/ and the CSVs")
     split_names = ("train", "valid", "test")
@@ -362,7 +395,8 @@ def index_kaggle_140k(root, *, use_csv: bool = True) -> pd.DataFrame:
 def index_generic(root, *, dataset: str = "generic") -> pd.DataFrame:
     """Any ``real/`` and ``fake/`` folders of images and/or videos. Files in a subfolder of
     ``fake/`` take its name as method (``fake/faceswap/x.mp4`` -> ``faceswap``), files directly
-    in ``fake/`` get "fake". No splits (""); group = the item itself.
+    in ``fake/`` get "fake". No splits (""); group and identity = the item itself (the layout
+    names no people).
     """
     root = _require_dir(Path(root), "a folder holding real/ and fake/")
     rows = []

@@ -6,6 +6,11 @@ fakes outnumber reals like in FF++. A fake video replays the real video's pose, 
 lighting sequence; the manipulation is applied to the full rendered frame *before* the camera
 model, so blur, sensor noise and JPEG partly hide its traces, as in compressed real video.
 
+The ``identities`` column names who a video shows (``synthetic_0003``): a face swap shows its
+target and its donor (``synthetic_0002;synthetic_0003``), every other video its own identity
+only. Identity components (``manifest.identity_groups``, which also keeps groups whole) are
+therefore the pairs, the same units as the groups.
+
 Everything is derived from ``np.random.SeedSequence([seed, identity, stream, ...])``: the output
 is byte-identical for a seed whatever the number of workers or the order of the tasks.
 Workers are started with the ``spawn`` method (safe beside a parent that already runs threads,
@@ -30,7 +35,7 @@ from ..paths import atomic_write_bytes, atomic_write_json, remove_partials
 from . import render
 from .faces import square_crop
 from .sbi import landmark_mask, self_blend
-from .schema import LABEL_FAKE, LABEL_REAL, MANIFEST_COLUMNS
+from .schema import LABEL_FAKE, LABEL_REAL, MANIFEST_COLUMNS, join_identities
 
 FAMILIES = ("face_swap", "reenactment", "gan_synthesis", "self_blended")
 REAL = "real"
@@ -91,6 +96,12 @@ def partner(identity: int) -> int:
 
 def group_of(identity: int) -> str:
     return f"pair{identity // 2:04d}"
+
+
+def identities_of(method: str, identity: int) -> str:
+    """The ``identities`` cell of a video: its identity, and the donor's for a face swap."""
+    shown = (identity, partner(identity)) if method == "face_swap" else (identity,)
+    return join_identities(f"{DATASET_NAME}_{i:04d}" for i in shown)
 
 
 def video_id(method: str, identity: int) -> str:
@@ -274,7 +285,8 @@ def _video_task(task: dict) -> list[dict]:
         rows.append({
             "path": rel, "label": LABEL_REAL if method == REAL else LABEL_FAKE,
             "method": method, "video_id": vid, "group": group_of(identity),
-            "frame_index": index, "face_x": x, "face_y": y, "face_w": w, "face_h": h,
+            "identities": identities_of(method, identity), "frame_index": index,
+            "face_x": x, "face_y": y, "face_w": w, "face_h": h,
             "dataset": DATASET_NAME, "source_path": "", "split": "",
         })  # fmt: skip
     atomic_write_json(folder / "rows.json", {"config": _config_key(task), "rows": rows})
@@ -296,7 +308,8 @@ def _load_done(task: dict) -> list[dict] | None:
         return None
     if not all((path / Path(r["path"]).name).is_file() for r in saved["rows"]):
         return None
-    return saved["rows"]
+    identities = identities_of(task["method"], task["identity"])  # rows saved before the column
+    return [{**row, "identities": identities} for row in saved["rows"]]
 
 
 def _init_worker():
