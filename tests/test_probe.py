@@ -80,7 +80,7 @@ def test_clean_benchmark_passes(tmp_path):
     assert probe.check_no_shortcut(result) is None
     sentence = probe.probe_sentence(result)
     assert sentence.startswith("A logistic regression on 12 label-irrelevant crop statistics "
-                               f"reaches a test AUC of {result['auc']:.2f} [")
+                               f"reaches a test AUC of {result['auc']:.3f} [")
     assert sentence.endswith("no shortcut separates real from fake.")
     table = probe.probe_table(result)
     assert list(table.columns) == ["statistic", "auc", "auc_low", "auc_high"]
@@ -177,9 +177,22 @@ def test_a_joint_shortcut_without_a_single_culprit_is_reported():
                          {"model": "gradient-boosted trees", **boosted}],
               "statistics": [{"statistic": "box_w", "description": "face box width",
                               "direction": "higher in fake", **row(0.6, 0.45, 0.75)}]}
-    with pytest.raises(probe.ShortcutError, match="gradient-boosted trees test AUC 0.80 .*strongest is box_w"):
+    with pytest.raises(probe.ShortcutError, match="gradient-boosted trees test AUC 0.800 .*strongest is box_w"):
         probe.check_no_shortcut(result)
     assert probe.probe_sentence(result) == (
         "A logistic regression on 2 label-irrelevant crop statistics reaches a test AUC of "
-        "0.55 [0.45, 0.65] (with gradient-boosted trees: 0.80 [0.70, 0.90]): the statistics "
+        "0.550 [0.450, 0.650] (with gradient-boosted trees: 0.800 [0.700, 0.900]): the statistics "
         "separate real from fake together, though none does alone.")
+
+
+def test_a_resolved_but_tiny_separation_stops_only_beyond_the_margin():
+    row = lambda auc, low, high: {"auc": auc, "auc_low": low, "auc_high": high}  # noqa: E731
+    result = {"model": "logistic regression", "n_statistics": 1, **row(0.51, 0.505, 0.515), "separates": True,
+              "shortcut": True, "models": [{"model": "logistic regression", **row(0.51, 0.505, 0.515), "separates": True}],
+              "statistics": [{"statistic": "std_r", "description": "standard deviation of red", "direction": "higher in real",
+                              **row(0.51, 0.505, 0.515), "separates": True}]}
+    with pytest.raises(probe.ShortcutError, match="std_r"):
+        probe.check_no_shortcut(result)  # no margin: any interval that excludes 0.5 stops
+    assert probe.check_no_shortcut(result, margin=0.05) is None
+    assert "by less than the 0.05 AUC at which a run stops" in probe.probe_sentence(result, margin=0.05)
+    assert "a shortcut separates" in probe.probe_sentence(result)

@@ -8,6 +8,7 @@ runs; a failing notebook stops the run and its executed copy (the run's log) is 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import os
 import shutil
@@ -76,19 +77,51 @@ def acquire_lock(out: Path):
     return handle
 
 
+def kernel_log_path(executed: Path) -> Path:
+    """Where a notebook's kernel and library noise goes: ``build/logs/<notebook>.log``."""
+    return ensure_dir(executed.parent.parent / "logs") / f"{executed.stem}.log"
+
+
+@contextlib.contextmanager
+def _stderr_to(log_path: Path):
+    """Send this process's file descriptor 2, and so the kernel's, to ``log_path``.
+
+    The kernel inherits the runner's stderr: TensorFlow's oneDNN and CUDA lines, absl's, the
+    kernel's transport warning and papermill's parameter notes would fill the terminal between
+    the notebook lines although nothing failed. They go to the log instead (the executed notebook
+    keeps every cell's own output); ``DFIOT_VERBOSE=1`` leaves everything on the terminal.
+    """
+    if os.environ.get("DFIOT_VERBOSE") == "1":
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(log_path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def run_notebook(notebook: Path, parameters: dict, executed: Path, root: Path) -> None:
     import papermill  # imported here so that --help and parameter errors stay fast
 
-    papermill.execute_notebook(
-        str(notebook),
-        str(executed),
-        parameters=parameters,
-        kernel_name="python3",
-        cwd=str(root / "notebooks"),
-        progress_bar=False,
-        log_output=os.environ.get("DFIOT_VERBOSE") == "1",
-        stdout_file=None,
-    )
+    log_path = kernel_log_path(executed)
+    log_path.unlink(missing_ok=True)
+    with _stderr_to(log_path):
+        papermill.execute_notebook(
+            str(notebook),
+            str(executed),
+            parameters=parameters,
+            kernel_name="python3",
+            cwd=str(root / "notebooks"),
+            progress_bar=False,
+            log_output=os.environ.get("DFIOT_VERBOSE") == "1",
+            stdout_file=None,
+        )
 
 
 def find_latex_engine() -> list[str] | None:
@@ -276,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         reason += f": {message[0]}" if message else ""
         print(f"\nerror: {notebook.name} failed: {reason}", file=sys.stderr)
         print(f"open the executed notebook for the traceback: {executed}", file=sys.stderr)
+        if kernel_log_path(executed).is_file() and kernel_log_path(executed).stat().st_size:
+            print(f"kernel and library messages: {kernel_log_path(executed)}", file=sys.stderr)
         return 1
     if paper[0] == "failed":
         print(f"\nerror: {paper[1]}", file=sys.stderr)

@@ -193,12 +193,20 @@ def _separating(result: dict) -> list[dict]:
 
 
 def _fmt(row: dict) -> str:
-    return f"{row['auc']:.2f} [{row['auc_low']:.2f}, {row['auc_high']:.2f}]"
+    return f"{row['auc']:.3f} [{row['auc_low']:.3f}, {row['auc_high']:.3f}]"
 
 
-def check_no_shortcut(result: dict) -> None:
-    """Raise :class:`ShortcutError` (a ``ValueError``) when a probe's interval excludes 0.5."""
-    if not result["shortcut"]:
+def material(result: dict, margin: float = 0.0) -> bool:
+    """Whether a probe model's interval lies beyond 0.5 by more than ``margin`` AUC (0: any
+    interval that excludes 0.5). With many test groups a separation worth a hundredth of AUC
+    can be resolved; ``margin`` is the size of a shortcut that stops a run."""
+    return any(row["auc_low"] > 0.5 + margin or row["auc_high"] < 0.5 - margin for row in result["models"])
+
+
+def check_no_shortcut(result: dict, margin: float = 0.0) -> None:
+    """Raise :class:`ShortcutError` (a ``ValueError``) when a probe's interval excludes 0.5 by
+    more than ``margin`` AUC."""
+    if not result["shortcut"] or not material(result, margin):
         return None
     flagged = [row for row in result["models"] if row["separates"]]
     probes = "; ".join(f"{row['model']} test AUC {_fmt(row)}" for row in flagged)
@@ -225,8 +233,9 @@ def probe_table(result: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["statistic", "auc", "auc_low", "auc_high"])
 
 
-def probe_sentence(result: dict) -> str:
-    """One sentence for the paper, written from the numbers of :func:`shortcut_probe`."""
+def probe_sentence(result: dict, margin: float = 0.0) -> str:
+    """One sentence for the paper, written from the numbers of :func:`shortcut_probe`; a
+    separation within ``margin`` of 0.5 is reported as resolved but below the stopping margin."""
     model = result["model"]
     article = "An" if model[0] in "aeiou" else "A"
     opening = (f"{article} {model} on {result['n_statistics']} label-irrelevant crop statistics "
@@ -240,5 +249,9 @@ def probe_sentence(result: dict) -> str:
     if not named:
         return f"{opening}: the statistics separate real from fake together, though none does alone."
     top = named[0]
+    if not material(result, margin):
+        return (f"{opening}: its interval excludes 0.5, but by less than the {margin:g} AUC at which "
+                f"a run stops; the strongest statistic is the {top['description']} "
+                f"({top['direction']}, AUC {_fmt(top)}).")
     return (f"{opening}: a shortcut separates real from fake, above all the {top['description']} "
             f"({top['direction']}, AUC {_fmt(top)}).")
