@@ -216,6 +216,24 @@ def test_seed_tables_and_paired_comparisons_use_every_seed():
     summary = evaluate.seed_table(seeds).set_index("model")
     assert summary.loc["a", "auc_mean"] == pytest.approx(0.85) and summary.loc["a", "seeds"] == 2
     assert summary.loc["b", "auc_std"] == 0.0  # one seed: no spread, not NaN
-    assert "0.850 $\\pm$ 0.071" in evaluate.seed_paper_table(summary.reset_index())["AUC"].tolist()
+    assert "0.850 ± 0.071" in evaluate.seed_paper_table(summary.reset_index())["AUC"].tolist()
     study = evaluate.study_row(frame, "test", {"without": weak[:2], "with": strong[:2]}, bootstrap_samples=100, seed=0)
     assert study["difference"] > 0 and study["seeds"] == 2 and analysis.study_verdict(study) == "helps"
+
+
+def test_cross_manipulation_table_gives_the_unseen_auc_an_interval_over_groups():
+    test = toy_manifest().query("split == 'test'").reset_index(drop=True)
+    rng = np.random.default_rng(1)
+    seeds = [test["label"].to_numpy() * 0.5 + rng.random(len(test)) for _ in range(2)]
+    table = analysis.cross_manipulation_table(test, {"swap": seeds}, seeds, bootstrap_samples=100, seed=0)
+    row = table.iloc[0]
+    assert row["CI low"] <= row["unseen AUC"] <= row["CI high"]
+    assert list(table.columns[:4]) == ["held out", "unseen AUC", "CI low", "CI high"]
+
+
+def test_study_paper_table_prints_each_arm_as_mean_and_spread():
+    study = pd.DataFrame([{"test set": "face_swap left out", "without SBI AUC": 0.7, "without SBI std": 0.01,
+                           "with SBI AUC": 0.75, "with SBI std": 0.02, "difference": 0.05, "CI low": 0.01,
+                           "CI high": 0.09, "seeds": 2}])
+    table = evaluate.study_paper_table(study)
+    assert table.iloc[0].tolist() == ["face swap left out", "0.700 ± 0.010", "0.750 ± 0.020", "+0.050", "+0.010", "+0.090", 2]

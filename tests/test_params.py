@@ -131,3 +131,17 @@ def test_every_override_has_a_reason(root):
                 assert "#" in line or previous.startswith("#"), (
                     f"{path.name}: '{line}' has no reason comment"
                 )
+
+
+def test_library_defaults_are_the_parameter_file_defaults():
+    """One source of defaults: the augmenter's and the benchmark targets' match params/default.yaml."""
+    import yaml
+
+    from deepfake_iot.augment import AUGMENT_DEFAULTS
+
+    from .conftest import ROOT
+
+    defaults = yaml.safe_load((ROOT / "params" / "default.yaml").read_text())
+    for key, value in AUGMENT_DEFAULTS.items():
+        if f"aug_{key}" in defaults:
+            assert value == defaults[f"aug_{key}"], f"augment.AUGMENT_DEFAULTS[{key!r}] = {value!r}, default.yaml aug_{key} = {defaults[f'aug_{key}']!r}"

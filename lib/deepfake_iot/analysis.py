@@ -139,13 +139,15 @@ def subset_auc(frame: pd.DataFrame, scores, methods: list[str]) -> float:
     return metrics.frame_metrics(frame["label"].to_numpy()[keep], scores[keep])["roc_auc"]
 
 
-def cross_manipulation_table(test: pd.DataFrame, held_out_scores: dict, reference_scores) -> pd.DataFrame:
+def cross_manipulation_table(test: pd.DataFrame, held_out_scores: dict, reference_scores, *,
+                             bootstrap_samples: int = 0, seed: int = 0) -> pd.DataFrame:
     """Leave-one-method-out results on the test split.
 
     ``held_out_scores`` maps each held-out method to the test scores of the model trained
     without it; ``reference_scores`` are the test scores of the same recipe trained on every
     method. Either may be one array or a list of arrays, one per seed (AUCs are then averaged
-    over seeds). Per method: the AUC of the held-out model on the unseen method and on the
+    over seeds). With ``bootstrap_samples`` the unseen AUC gets a 95% interval over resampled
+    leakage groups (``CI low``, ``CI high``). Per method: the AUC of the held-out model on the unseen method and on the
     methods it saw, and the reference model's AUC on that method (the cost of never seeing it).
     """
     def mean_auc(scores, methods):
@@ -156,12 +158,15 @@ def cross_manipulation_table(test: pd.DataFrame, held_out_scores: dict, referenc
     methods = fake_methods(test)
     for method, scores in held_out_scores.items():
         seen = [m for m in methods if m != method]
-        rows.append({
-            "held out": method,
-            "unseen AUC": mean_auc(scores, [method]),
-            "seen AUC": mean_auc(scores, seen) if seen else float("nan"),
-            "all-methods AUC": mean_auc(reference_scores, [method]),
-        })
+        row = {"held out": method, "unseen AUC": mean_auc(scores, [method])}
+        if bootstrap_samples:  # the unseen AUC's interval over resampled leakage groups
+            keep = method_subset(test, [method])
+            arrays = [np.asarray(s, dtype=float)[keep] for s in (scores if isinstance(scores, list) else [scores])]
+            _, row["CI low"], row["CI high"] = metrics.seed_mean_auc_interval(
+                test[keep].reset_index(drop=True), arrays, n=bootstrap_samples, seed=seed)
+        row.update({"seen AUC": mean_auc(scores, seen) if seen else float("nan"),
+                    "all-methods AUC": mean_auc(reference_scores, [method])})
+        rows.append(row)
     table = pd.DataFrame(rows)
     if len(table):
         table["gap"] = table["all-methods AUC"] - table["unseen AUC"]

@@ -58,13 +58,14 @@ import tensorflow as tf  # noqa: E402
 
 from deepfake_iot import degrade  # noqa: E402
 
+# The values of params/default.yaml's aug_* keys (tests/test_params.py fails if they part).
 AUGMENT_DEFAULTS = {
     "flip": True,
     "rotation_deg": 10.0,
     "zoom": 0.1,
     "color_jitter": 0.1,
-    "degrade_prob": 0.5,
-    "degrade_max_level": 3,
+    "degrade_prob": 0.3,
+    "degrade_max_level": 2,
     "degrade_names": None,
     "sbi_prob": 0.0,
     "sbi_strength": 1.0,

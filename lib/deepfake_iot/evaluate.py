@@ -203,6 +203,21 @@ def seed_paper_table(summary: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame({"model": summary["model"]})
     for name, title in columns.items():
         if f"{name}_mean" in summary:
-            table[title] = [f"{m:.3f} $\\pm$ {s:.3f}" for m, s in zip(summary[f"{name}_mean"], summary[f"{name}_std"], strict=True)]
+            table[title] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(summary[f"{name}_mean"], summary[f"{name}_std"], strict=True)]
     table["seeds"] = summary["seeds"].astype(int)
+    return table
+
+
+def study_paper_table(study: pd.DataFrame) -> pd.DataFrame:
+    """A two-arm study (rows of ``study_row``) as the paper prints it: each arm's AUC as
+    ``mean ± std`` over seeds under the arm's name, then the difference and its interval."""
+    if not len(study):
+        return study
+    arms = [c[: -len(" AUC")] for c in study.columns if c.endswith(" AUC")]
+    table = pd.DataFrame({"test set": study["test set"].str.replace("_", " ")})
+    for arm in arms:
+        table[arm] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(study[f"{arm} AUC"], study[f"{arm} std"], strict=True)]
+    for column in ("difference", "CI low", "CI high"):
+        table[column] = study[column].map(lambda v: f"{v:+.3f}")
+    table["seeds"] = study["seeds"].astype(int)
     return table

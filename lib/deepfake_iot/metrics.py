@@ -441,6 +441,22 @@ def paired_auc_difference(frame_df: pd.DataFrame, scores_a, scores_b, n: int = 1
     return point, float(low), float(high)
 
 
+def seed_mean_auc_interval(frame_df: pd.DataFrame, scores, n: int = 1000, seed: int = 0, alpha: float = 0.05,
+                           unit: str = "group") -> tuple[float, float, float]:  # fmt: skip
+    """``(AUC, low, high)`` of the seed-mean AUC (``scores``: one array, or one per seed), every
+    seed scored on the same resampled ``unit``s."""
+    arrays = [np.asarray(s, dtype=float) for s in (scores if isinstance(scores, list) else [scores])]
+    labels = frame_df["label"].to_numpy()
+    point = float(np.mean([skm.roc_auc_score(labels, s) for s in arrays]))
+    counts = resample_counts(frame_df, n=n, seed=seed, unit=unit if unit in frame_df else "video_id")
+    estimates = np.mean([resampled_aucs(labels, s, counts) for s in arrays], axis=0)
+    estimates = estimates[np.isfinite(estimates)]
+    if estimates.size == 0:
+        return point, float("nan"), float("nan")
+    low, high = np.quantile(estimates, [alpha / 2, 1 - alpha / 2])
+    return point, float(low), float(high)
+
+
 def apcer_bpcer(labels, scores, threshold: float) -> tuple[float, float]:
     """``(APCER, BPCER)`` at ``threshold`` in ISO/IEC 30107-3 terms, a fake being the attack:
     APCER, the share of fakes accepted as real (``score < threshold``); BPCER, the share of

@@ -84,26 +84,18 @@ def _row_nodes(frame: pd.DataFrame) -> list[frozenset]:
 
 
 def _component_names(frame: pd.DataFrame, nodes: list[frozenset]) -> pd.Series:
-    """Connected components of rows linked by shared nodes, each named by its smallest group."""
-    parent: dict[str, str] = {}
+    """Connected components of rows linked by shared nodes (scipy's graph search), each named
+    by its smallest group."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    def find(node: str) -> str:
-        root = node
-        while parent.setdefault(root, root) != root:
-            root = parent[root]
-        while parent[node] != root:
-            parent[node], node = root, parent[node]
-        return root
-
-    for row_nodes in set(nodes):
-        first, *others = sorted(row_nodes)
-        for other in others:
-            a, b = find(first), find(other)
-            if a != b:
-                parent[max(a, b)] = min(a, b)
-    groups = frame["group"].astype(str)
-    roots = pd.Series([find(min(n)) for n in nodes], index=frame.index)
-    names = groups.groupby(roots).min()
+    index = {name: k for k, name in enumerate(sorted(set().union(*nodes)))} if nodes else {}
+    edges = [(index[min(row)], index[other]) for row in set(nodes) for other in row]
+    rows, cols = zip(*edges, strict=True) if edges else ((), ())
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(index), len(index)))
+    _, labels = connected_components(graph, directed=False)
+    roots = pd.Series([labels[index[min(n)]] for n in nodes], index=frame.index)
+    names = frame["group"].astype(str).groupby(roots).min()
     return roots.map(names)
 
 
