@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from deepfake_iot import bench
-from deepfake_iot.paths import project_root
+from deepfake_iot.paths import QUANTIZATION, TEST_METRICS, handoff, project_root
 
 VARIANTS = ("int8_ptq", "float32")
 
@@ -77,9 +77,9 @@ def summary(out: Path, latency: pd.DataFrame) -> pd.DataFrame:
             for m, v in zip(latency["model"], latency["variant"], strict=True)
         }
     )
-    records = bench.file_records(files, out / "results" / "quantization.csv")
+    records = bench.file_records(files, handoff(out, QUANTIZATION))
     table = bench.tradeoff(latency, records, threads=1)
-    metrics_path = out / "results" / "test_metrics.csv"
+    metrics_path = handoff(out, TEST_METRICS)
     if metrics_path.is_file():
         metrics = pd.read_csv(metrics_path)
         metrics = metrics[metrics["variant"] == "int8_ptq"].set_index("model")

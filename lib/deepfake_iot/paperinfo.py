@@ -17,7 +17,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from deepfake_iot.paths import atomic_write_text
+from deepfake_iot.paths import DATA_SETUP, atomic_write_text, handoff, read_json
 from deepfake_iot.provenance import git_state
 from deepfake_iot.report import format_number, latex_escape, number_word
 
@@ -95,8 +95,7 @@ def build_macros(out: Path, root: Path, run_status: dict | None = None) -> str:
     """The text of ``build.tex`` for the run under ``out`` of the checkout ``root``."""
     commit, dirty = git_state(root)
     manifest = figure_sources(out / "figures" / "manifest.json")
-    data_setup = out / "results" / "data_setup.json"
-    dataset = json.loads(data_setup.read_text()).get("dataset", "") if data_setup.is_file() else ""
+    dataset = read_json(handoff(out, DATA_SETUP), default={}).get("dataset", "")
     run_commits = sorted({entry.get("commit", "unknown") for entry in manifest.values()})
     profiles = sorted({entry.get("profile", "unknown") for entry in manifest.values()})
     seconds = sum(

@@ -111,3 +111,73 @@ def write_csv(frame, target: Path | str) -> Path:
     with atomic_path(target) as tmp:
         frame.to_csv(tmp, index=False)
     return Path(target)
+
+
+# Files one notebook writes and another reads -------------------------------------------------
+# Each is named once here; notebooks reach it through ``handoff(out, NAME)`` (or
+# ``Run.handoff(NAME)``), so a renamed file cannot leave a stale reader behind.
+
+MANIFEST = "manifest.csv"
+CROSS_MANIFEST = "cross_manifest.csv"
+SKIPPED = "skipped.csv"
+DATA_SETUP = "data_setup.json"
+SHORTCUT_PROBE = "shortcut_probe.json"
+NEAR_DUPLICATE_CANDIDATES = "near_duplicate_candidates.csv"
+NEAR_DUPLICATES = "near_duplicates.csv"
+DEGRADED_MANIFEST = "degraded_manifest.csv"
+PIPELINE_THROUGHPUT = "pipeline_throughput.json"
+TRAINING_RUNS = "training_runs.csv"
+EXTRA_MODELS = "extra_models.json"
+SWEEP_MODELS = "sweep_models.json"
+SELECTED_MODELS = "selected_models.json"
+HISTORY = "history.csv"
+QUANTIZATION = "quantization.csv"
+TEST_METRICS = "test_metrics.csv"
+SEEDS = "seeds.csv"
+AUC_DIFFERENCES = "auc_differences.csv"
+ROBUSTNESS = "robustness.csv"
+ABLATION = "ablation.csv"
+CROSS_MANIPULATION = "cross_manipulation.csv"
+CROSS_DATASET = "cross_dataset.csv"
+SBI_STUDY = "sbi_study.csv"
+
+# file name -> (folder under the output root, the notebook that writes it, who reads it)
+HANDOFFS: dict[str, tuple[str, str, str]] = {
+    MANIFEST: ("data", "01", "02, 03, 04, 05"),
+    CROSS_MANIFEST: ("data", "01", "05 (absent without a second dataset)"),
+    SKIPPED: ("data", "01", "people: what extraction skipped and why"),
+    DATA_SETUP: ("results", "01", "04 (sidecars), the paper build"),
+    SHORTCUT_PROBE: ("results", "01", "people: the probe's finding"),
+    NEAR_DUPLICATE_CANDIDATES: ("results", "01", "people: hash collisions across splits"),
+    NEAR_DUPLICATES: ("results", "01", "people: confirmed near duplicates across splits"),
+    DEGRADED_MANIFEST: ("data", "02", "05"),
+    PIPELINE_THROUGHPUT: ("results", "02", "people: pipeline against training speed"),
+    TRAINING_RUNS: ("results", "03", "05 (every main run, every seed)"),
+    EXTRA_MODELS: ("results", "03", "05 (the study runs)"),
+    SWEEP_MODELS: ("results", "03", "04 (the light CNN sweep)"),
+    SELECTED_MODELS: ("results", "03", "04, 05 (each model's best seed on validation)"),
+    QUANTIZATION: ("results", "04", "05, 06, scripts/benchmark.py"),
+    TEST_METRICS: ("results", "05", "06, scripts/benchmark.py"),
+    SEEDS: ("results", "05", "people: test metrics per seed"),
+    AUC_DIFFERENCES: ("results", "05", "06 (targets)"),
+    ROBUSTNESS: ("results", "05", "people: AUC per degradation and level"),
+    ABLATION: ("results", "05", "people: the degradation-training study"),
+    CROSS_MANIPULATION: ("results", "05", "people: leave-one-method-out"),
+    CROSS_DATASET: ("results", "05", "people: the second dataset"),
+    SBI_STUDY: ("results", "05", "people: the self-blending study"),
+}
+
+
+def handoff(out: Path | str, name: str) -> Path:
+    """Where ``name`` (one of ``HANDOFFS``) lives under the output root ``out``."""
+    if name not in HANDOFFS:
+        raise KeyError(f"{name} is not a file passed between notebooks; known: {', '.join(HANDOFFS)}")
+    return Path(out) / HANDOFFS[name][0] / name
+
+
+def read_json(path: Path | str, default=None):
+    """A JSON file's content; ``default`` when the file is missing or empty (and a default given)."""
+    path = Path(path)
+    if default is not None and (not path.is_file() or not path.read_text().strip()):
+        return default
+    return json.loads(path.read_text())

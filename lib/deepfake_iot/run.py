@@ -13,7 +13,7 @@ from pathlib import Path
 
 from deepfake_iot import figures, report
 from deepfake_iot.params import notebook_parameters, params_hash
-from deepfake_iot.paths import ensure_dir, output_root, project_root
+from deepfake_iot.paths import ensure_dir, handoff, output_root, project_root
 from deepfake_iot.provenance import Stamp
 
 PROFILE_ENV = "DFIOT_PROFILE"
@@ -51,6 +51,12 @@ class Run:
     # Folders under the output root -------------------------------------------------------------
     def folder(self, *parts: str) -> Path:
         return ensure_dir(self.out.joinpath(*parts))
+
+    def handoff(self, name: str) -> Path:
+        """A file passed between notebooks (``paths.HANDOFFS``), its folder created."""
+        path = handoff(self.out, name)
+        ensure_dir(path.parent)
+        return path
 
     @property
     def data_dir(self) -> Path:

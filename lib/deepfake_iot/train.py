@@ -35,6 +35,7 @@ import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
 from deepfake_iot.models import model_summary  # noqa: E402
+from deepfake_iot.paths import HISTORY  # noqa: E402
 from deepfake_iot.provenance import package_versions  # noqa: E402
 
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
@@ -232,7 +233,7 @@ def _best_from_history(history: Path) -> tuple[int, float, int]:
 def _clear_run(out_dir: Path) -> None:
     for name in ("backup", "tb"):
         shutil.rmtree(out_dir / name, ignore_errors=True)
-    for name in ("resume_state.json", "history.csv", "best.weights.h5", MODEL_FILE, CARD_FILE):
+    for name in ("resume_state.json", HISTORY, "best.weights.h5", MODEL_FILE, CARD_FILE):
         (out_dir / name).unlink(missing_ok=True)
 
 
@@ -306,7 +307,7 @@ def train_model(
         seconds_before, next_epoch = state["seconds"], state["epoch"] + 1
         training_done = bool(state.get("stopped")) or next_epoch >= epochs
         print(f"{out_dir}: resuming after epoch {state['epoch']}")
-    _trim_history(work_dir / "history.csv", next_epoch)
+    _trim_history(work_dir / HISTORY, next_epoch)
 
     checkpoint = keras.callbacks.ModelCheckpoint(
         str(work_dir / "best.weights.h5"),
@@ -328,7 +329,7 @@ def train_model(
         checkpoint,
         early_stopping,
         reduce_lr,
-        keras.callbacks.CSVLogger(str(work_dir / "history.csv"), append=True),
+        keras.callbacks.CSVLogger(str(work_dir / HISTORY), append=True),
     ]
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(work_dir / "tb")))
@@ -357,7 +358,7 @@ def train_model(
     tmp_model = out_dir / ".model.tmp.keras"
     best.save(str(tmp_model))
     os.replace(tmp_model, model_path)
-    best_epoch, best_auc, epochs_run = _best_from_history(out_dir / "history.csv")
+    best_epoch, best_auc, epochs_run = _best_from_history(out_dir / HISTORY)
     architecture, options = _describe_build_fn(build_fn)
     card = {
         "architecture": architecture,
