@@ -12,7 +12,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 tf = pytest.importorskip("tensorflow")
 pytest.importorskip("tensorflow_model_optimization")
 
-from deepfake_iot import models, quantize, tflite_io  # noqa: E402
+from deepfake_iot import metrics, models, quantize, tflite_io  # noqa: E402
 
 SIZE = 32
 
@@ -55,9 +55,9 @@ def test_every_variant_converts_loads_and_predicts(trained, converted):
         scores = tflite_io.predict(interpreter, images)
         assert scores.shape == (len(images),), variant
         assert np.all((scores >= 0) & (scores <= 1)), variant
-        metrics = quantize.evaluate_tflite(content, images, labels, 0.5, float_scores=float_scores)
-        assert {"auc", "accuracy", "f1", "score_std", "agreement", "mean_abs_diff"} <= set(metrics)
-        assert metrics["mean_abs_diff"] < 0.1, variant
+        measured = quantize.evaluate_tflite(content, images, labels, 0.5, float_scores=float_scores)
+        assert {"auc", "accuracy", "f1", "score_std", "agreement", "mean_abs_diff"} <= set(measured)
+        assert measured["mean_abs_diff"] < 0.1, variant
     assert len(converted["int8_ptq"]) < len(converted["float32"])
     assert len(converted["float16"]) < len(converted["float32"])
 
@@ -115,9 +115,9 @@ def test_collapse_check_flags_a_constant_score_model(trained, tmp_path):
     )
     constant = quantize.convert(keras.Model(inputs, outputs), "float32")
     _, _, _, (images, labels) = trained
-    metrics = quantize.evaluate_tflite(constant, images, labels, 0.5)
+    measured = quantize.evaluate_tflite(constant, images, labels, 0.5)
     reasons = quantize.collapse_check(
-        metrics, float_auc=0.9, auc_tolerance=0.05, min_score_std=1e-3
+        measured, float_auc=0.9, auc_tolerance=0.05, min_score_std=1e-3
     )
     assert any("score spread collapsed" in reason for reason in reasons)
     assert any("AUC drop" in reason for reason in reasons)
@@ -125,12 +125,14 @@ def test_collapse_check_flags_a_constant_score_model(trained, tmp_path):
     assert quantize.collapse_check(healthy, 0.9, 0.05, 1e-3) == []
 
 
-def test_choose_threshold_maximizes_youden_j():
+def test_variants_share_the_youden_threshold_of_metrics_and_need_both_classes(trained, tmp_path):
     labels = np.array([0, 0, 0, 1, 1, 1])
     scores = np.array([0.1, 0.2, 0.3, 0.35, 0.8, 0.9])
-    assert quantize.choose_threshold(labels, scores) == pytest.approx(0.35)
+    assert metrics.choose_thresholds(labels, scores)["youden"] == pytest.approx(0.35)
+    model, representative, _, (images, _) = trained
     with pytest.raises(ValueError, match="both"):
-        quantize.choose_threshold([1, 1], [0.2, 0.3])
+        quantize.export_and_verify("m", model, ["float32"], images, np.ones(len(images)), representative=representative,
+                                   tflite_dir=tmp_path, out_root=tmp_path, sidecar={})
 
 
 def test_representative_dataset_uses_training_crops_only(tmp_path):

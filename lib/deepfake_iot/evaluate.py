@@ -12,10 +12,11 @@ from deepfake_iot import metrics, tflite_io
 
 
 def tflite_scores(
-    path: Path, images: np.ndarray, threads: int = 1, batch_size: int = tflite_io.EVAL_BATCH_SIZE
+    path: Path | bytes, images: np.ndarray, threads: int = 1, batch_size: int = tflite_io.EVAL_BATCH_SIZE
 ) -> np.ndarray:
-    """P(fake) of every image from a ``.tflite`` file, ``batch_size`` images per invoke
-    (``tflite_io.predict``: the scores do not depend on it)."""
+    """P(fake) of every image from a ``.tflite`` file (or its bytes), ``batch_size`` images per
+    invoke (``tflite_io.predict``: the scores do not depend on it). The one scoring path of every
+    TFLite file: notebook 04's checks, notebook 05's tables."""
     interpreter, _ = tflite_io.load_interpreter(path, num_threads=threads)
     return tflite_io.predict(interpreter, images, batch_size=batch_size)
 
@@ -103,9 +104,7 @@ def _thresholded(name: str, labels: np.ndarray, called_fake: np.ndarray) -> floa
         recalls = [tp / (tp + fn)] if tp + fn else []
         recalls += [tn / (tn + fp)] if tn + fp else []
         return float(np.mean(recalls))
-    f1_fake = 2 * tp / max(2 * tp + fp + fn, 1)
-    f1_real = 2 * tn / max(2 * tn + fn + fp, 1)
-    return float((f1_fake + f1_real) / 2)
+    return (metrics.f1_score(tp, fp, fn) + metrics.f1_score(tn, fn, fp)) / 2
 
 
 def operating_points(

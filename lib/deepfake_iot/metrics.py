@@ -105,6 +105,25 @@ def frame_metrics(labels, scores, threshold: float = 0.5) -> dict:
     return result
 
 
+def f1_score(tp, fp, fn):
+    """F1 of one class from its counts, 2 TP / (2 TP + FP + FN): the one F1 formula of the project
+    (the harmonic mean of precision and recall without their 0/0 cases; 0 when the class is
+    neither present nor predicted). Works on numbers and on numpy arrays of counts."""
+    tp, fp, fn = (np.asarray(value, dtype=float) for value in (tp, fp, fn))
+    result = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
+    return float(result) if result.ndim == 0 else result
+
+
+def counts_at(labels, scores, thresholds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(tp, fp, fn)`` with fake called at ``score >= t``, for each threshold ``t``."""
+    labels, scores = _as_arrays(labels, scores)
+    thresholds = np.asarray(thresholds, dtype=float)
+    fake, real = np.sort(scores[labels == 1]), np.sort(scores[labels == 0])
+    tp = fake.size - np.searchsorted(fake, thresholds, side="left")
+    fp = real.size - np.searchsorted(real, thresholds, side="left")
+    return tp, fp, fake.size - tp
+
+
 def choose_thresholds(labels, scores) -> dict:
     """Decision thresholds to carry from VALIDATION scores to the test set.
 
@@ -117,10 +136,8 @@ def choose_thresholds(labels, scores) -> dict:
     chosen = {"fixed_0.5": 0.5, "f1": 0.5, "youden": 0.5}
     if np.unique(labels).size < 2:
         return chosen
-    precision, recall, pr_thresholds = skm.precision_recall_curve(labels, scores)
-    precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
-    denominator = np.where(precision + recall > 0, precision + recall, 1.0)
-    f1 = 2 * precision * recall / denominator
+    _, _, pr_thresholds = skm.precision_recall_curve(labels, scores)
+    f1 = f1_score(*counts_at(labels, scores, pr_thresholds))
     chosen["f1"] = float(pr_thresholds[int(np.argmax(f1))])
     fpr, tpr, roc_thresholds = skm.roc_curve(labels, scores)
     finite = np.isfinite(roc_thresholds)  # the first ROC threshold is +inf (nothing flagged)

@@ -11,7 +11,8 @@ Variants (``VARIANTS``), all made with ``tf.lite.TFLiteConverter.from_keras_mode
   (the converter still asks for a representative set).
 
 A quantized binary classifier can collapse to one class; every file is therefore evaluated
-through the TFLite interpreter itself (``evaluate_tflite``) and compared with the float model
+through the TFLite interpreter itself (``evaluate_tflite``, scored by ``evaluate.tflite_scores``,
+threshold by ``metrics.choose_thresholds``) and compared with the float model
 (``collapse_check``). Each ``.tflite`` is written with a JSON sidecar that holds all the
 device needs: input size, dtype, scale and zero point, the class order and the threshold.
 """
@@ -28,9 +29,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
-from sklearn import metrics as skm  # noqa: E402
 
-from deepfake_iot import tflite_io  # noqa: E402
+from deepfake_iot import metrics, tflite_io  # noqa: E402
+from deepfake_iot.evaluate import tflite_scores  # noqa: E402
 from deepfake_iot.paths import atomic_write_bytes, atomic_write_json
 from deepfake_iot.provenance import package_versions  # noqa: E402
 
@@ -250,12 +251,6 @@ def quantization_aware_finetune(
     return qat_model
 
 
-def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    if len(np.unique(labels)) < 2:
-        return float("nan")
-    return float(skm.roc_auc_score(labels, scores))
-
-
 def evaluate_tflite(
     path_or_bytes,
     images,
@@ -266,30 +261,30 @@ def evaluate_tflite(
     batch_size: int = tflite_io.EVAL_BATCH_SIZE,
 ) -> dict:
     """Metrics of a ``.tflite`` file run through the TFLite interpreter, ``batch_size`` images
-    per invoke (``tflite_io.predict``; the scores do not depend on it).
+    per invoke (``evaluate.tflite_scores``; the scores do not depend on it).
 
     A score at or above ``threshold`` is called fake. Returns ``auc`` (NaN with one class),
-    ``accuracy``, ``f1``, ``score_mean``, ``score_std``, ``n`` and the ``runtime`` used; with
-    ``float_scores`` (the float model's scores on the same images) also ``agreement``, the share
-    of identical decisions at ``threshold``, and ``mean_abs_diff`` of the scores.
+    ``accuracy``, ``f1`` (of the fake class), ``score_mean``, ``score_std``, ``n`` and the
+    ``runtime`` used; with ``float_scores`` (the float model's scores on the same images) also
+    ``agreement``, the share of identical decisions at ``threshold``, and ``mean_abs_diff`` of
+    the scores. The formulas are ``metrics.frame_metrics``'s.
     """
-    interpreter, runtime = tflite_io.load_interpreter(path_or_bytes, num_threads=num_threads)
-    scores = tflite_io.predict(interpreter, images, batch_size=batch_size)
+    scores = tflite_scores(path_or_bytes, images, num_threads, batch_size=batch_size)
     labels = np.asarray(labels).astype(int).reshape(-1)
-    decisions = (scores >= threshold).astype(int)
+    measured = metrics.frame_metrics(labels, scores, threshold)
     result = {
-        "n": int(len(labels)),
-        "auc": _auc(labels, scores),
-        "accuracy": float(skm.accuracy_score(labels, decisions)),
-        "f1": float(skm.f1_score(labels, decisions, zero_division=0)),
+        "n": measured["n"],
+        "auc": measured["roc_auc"],
+        "accuracy": measured["accuracy"],
+        "f1": measured["f1_fake"],
         "score_mean": float(np.mean(scores)),
         "score_std": float(np.std(scores)),
         "threshold": float(threshold),
-        "runtime": runtime,
+        "runtime": tflite_io.available_runtime()[1],
     }
     if float_scores is not None:
         float_scores = np.asarray(float_scores, dtype=np.float32).reshape(-1)
-        result["agreement"] = float(np.mean(decisions == (float_scores >= threshold)))
+        result["agreement"] = float(np.mean((scores >= threshold) == (float_scores >= threshold)))
         result["mean_abs_diff"] = float(np.mean(np.abs(scores - float_scores)))
     return result
 
@@ -319,16 +314,19 @@ def export_and_verify(
     ``sidecar`` adds what the caller knows (source folder, seed); ``group`` (``main`` for the
     compared models, ``sweep`` for the light CNN's variants) lands in the row and the sidecar.
     """
+    labels = np.asarray(labels).astype(int).reshape(-1)
+    if len(np.unique(labels)) < 2:
+        raise ValueError("the threshold of every variant needs both real and fake validation images")
     float_scores = model.predict(images, batch_size=256, verbose=0).ravel()
-    threshold = choose_threshold(labels, float_scores)
-    float_auc = _auc(np.asarray(labels).astype(int), float_scores)
+    threshold = metrics.choose_thresholds(labels, float_scores)["youden"]  # Youden's J, on validation
+    float_auc = metrics.frame_metrics(labels, float_scores)["roc_auc"]
     contents = convert_variants(model, variants, representative, per_channel=per_channel)
     if qat_model is not None:
         contents["int8_qat"] = convert(qat_model, "int8_qat", representative, per_channel)
     rows = []
     for variant, content in contents.items():
-        metrics = evaluate_tflite(content, images, labels, threshold, float_scores=float_scores)
-        flags = collapse_check(metrics, float_auc, auc_tolerance, min_score_std)
+        measured = evaluate_tflite(content, images, labels, threshold, float_scores=float_scores)
+        flags = collapse_check(measured, float_auc, auc_tolerance, min_score_std)
         path = Path(tflite_dir) / name / f"{variant}.tflite"
         record = write_variant(
             content,
@@ -340,7 +338,7 @@ def export_and_verify(
                 "source_model": name,
                 "group": group,
                 "per_channel": per_channel,
-                "validation_auc": metrics["auc"],
+                "validation_auc": measured["auc"],
             },
         )
         rows.append(
@@ -350,11 +348,11 @@ def export_and_verify(
                 "group": group,
                 "input_size": record["input_size"],
                 "size_kb": len(content) / 1024,
-                "val_auc": metrics["auc"],
-                "accuracy": metrics["accuracy"],
-                "f1": metrics["f1"],
-                "agreement": metrics["agreement"],
-                "mean_abs_diff": metrics["mean_abs_diff"],
+                "val_auc": measured["auc"],
+                "accuracy": measured["accuracy"],
+                "f1": measured["f1"],
+                "agreement": measured["agreement"],
+                "mean_abs_diff": measured["mean_abs_diff"],
                 "flag": "; ".join(flags) or "ok",
                 "path": str(path.relative_to(out_root)),
             }
@@ -363,7 +361,7 @@ def export_and_verify(
 
 
 def collapse_check(
-    metrics: dict, float_auc: float, auc_tolerance: float, min_score_std: float
+    measured: dict, float_auc: float, auc_tolerance: float, min_score_std: float
 ) -> list[str]:
     """Reasons to distrust a quantized file; an empty list means it passed.
 
@@ -372,10 +370,10 @@ def collapse_check(
     float model's ``float_auc``.
     """
     reasons = []
-    std = float(metrics.get("score_std", 0.0))
+    std = float(measured.get("score_std", 0.0))
     if not std >= min_score_std:
         reasons.append(f"score spread collapsed: std {std:.4g} < {min_score_std:.4g}")
-    auc = float(metrics.get("auc", float("nan")))
+    auc = float(measured.get("auc", float("nan")))
     if np.isfinite(auc) and np.isfinite(float_auc):
         drop = float_auc - auc
         if drop > auc_tolerance:
@@ -383,21 +381,6 @@ def collapse_check(
     elif np.isfinite(float_auc):
         reasons.append("AUC undefined for the quantized file")
     return reasons
-
-
-def choose_threshold(labels, scores) -> float:
-    """The decision threshold maximizing Youden's J = TPR - FPR on **validation** scores.
-
-    Pick it on validation and apply it unchanged to test (choosing on test inflates results).
-    Among ties the highest threshold wins (``roc_curve`` lists thresholds in decreasing order);
-    sklearn's leading ``inf`` threshold is capped at 1.0. Needs both classes in ``labels``.
-    """
-    labels = np.asarray(labels).astype(int).reshape(-1)
-    if len(np.unique(labels)) < 2:
-        raise ValueError("choose_threshold needs both real and fake validation images")
-    fpr, tpr, thresholds = skm.roc_curve(labels, np.asarray(scores, dtype=np.float64).reshape(-1))
-    best = int(np.argmax(tpr - fpr))
-    return float(min(thresholds[best], 1.0))
 
 
 def tool_versions() -> dict[str, str]:
