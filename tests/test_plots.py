@@ -83,3 +83,39 @@ def test_latency_vs_auc_figure():
         }
     )
     _check(plots.latency_vs_auc_figure(table))
+
+
+def test_overlay_and_crop_grids_share_one_tile_grid():
+    images = np.random.default_rng(0).random((3, 32, 32, 3), dtype=np.float32)
+    heatmap = np.linspace(0, 1, 16 * 16, dtype=np.float32).reshape(16, 16)
+    blended = plots.overlay(images[0], heatmap, alpha=0.5)
+    assert blended.shape == (32, 32, 3)
+    assert blended.min() >= 0.0 and blended.max() <= 1.0
+    assert np.allclose(plots.overlay(images[0], heatmap, alpha=0.0), images[0])
+    _check(plots.explanation_figure(images, np.zeros((3, 32, 32)), ["real", "face_swap", "x"]))
+    fig, tiles = plots.tile_grid(5, 2, rows_per_item=2)
+    assert len(tiles) == 5 and all(len(tile) == 2 for tile in tiles) and len(fig.axes) == 12
+    plt.close(fig)
+    _check(plots.image_grid(images, [0, 1, 0], columns=2))
+    _check(plots.gallery_figure(images, ["face_swap 0.91", "real 0.20", "x"], ncols=2))
+    cases = {"fake, wrong": (images[:2], np.zeros((2, 32, 32)), ["face_swap 0.1", "gan 0.2"]),
+             "real, wrong": (images[:0], np.zeros((0, 32, 32)), [])}
+    _check(plots.case_figure(cases))
+
+
+def test_training_curves_and_the_device_figures():
+    history = pd.DataFrame({"epoch": [0, 1], "loss": [0.7, 0.5], "auc": [0.6, 0.8],
+                            "val_loss": [0.7, 0.6], "val_auc": [0.55, 0.7]})
+    _check(plots.training_curves({"light_cnn": history, "meso4": history}))
+    quantization = pd.DataFrame({"model": ["light_cnn"] * 2 + ["meso4"] * 2, "variant": ["float32", "int8_ptq"] * 2,
+                                 "size_kb": [400.0, 110.0, 300.0, 80.0], "val_auc": [0.9, 0.89, 0.8, 0.78]})
+    _check(plots.quantization_figure(quantization))
+    latency = pd.DataFrame({"model": ["light_cnn"] * 4, "variant": ["float32", "int8_ptq"] * 2, "threads": [1, 1, 2, 2],
+                            "median_ms": [3.0, 1.5, 2.0, 1.0], "min_ms": [2.5, 1.2, 1.8, 0.9], "p99_ms": [4.0, 2.0, 3.0, 1.5]})
+    _check(plots.latency_figure(latency[latency["threads"] == 1]))
+    _check(plots.thread_scaling_figure(latency))
+    trade = pd.DataFrame({"model": ["light_cnn", "light_cnn_w0.5", "meso4"], "group": ["main", "sweep", "main"],
+                          "int8_ms": [1.5, 0.9, 2.0], "val_auc": [0.9, 0.85, 0.8]})
+    _check(plots.tradeoff_figure(trade))
+    with pytest.raises(ValueError, match="missing"):
+        plots.quantization_figure(pd.DataFrame({"model": ["a"]}))

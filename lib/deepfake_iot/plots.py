@@ -1,8 +1,15 @@
-"""Evaluation figures: ROC/PR curves, confusion matrix, reliability, robustness, latency vs AUC.
+"""Every figure of the paper is drawn here, and nothing is saved here.
 
-Every function returns a matplotlib ``Figure`` and leaves saving to
-``deepfake_iot.figures.save_figure``. Names such as ``light_cnn`` or ``int8_ptq`` are shown
-with spaces instead of underscores. No TensorFlow here.
+Each function returns a matplotlib ``Figure``; the notebook saves it with ``Run.save_figure``
+(``figures.save_figure``: PDF, PNG and provenance). Names such as ``light_cnn`` or ``int8_ptq``
+are shown with spaces instead of underscores. No TensorFlow here: the device notebook draws too.
+
+By notebook: 01 ``sample_grid``; 02 ``degradation_grid``, ``image_grid``; 03
+``training_curves``; 04 ``quantization_figure``; 05 ``roc_pr_figure``, ``confusion_figure``,
+``det_figure``, ``gallery_figure``, ``reliability_figure``, ``robustness_figure``,
+``case_figure`` (Grad-CAM maps from ``explain.grad_cam``); 06 ``latency_figure``,
+``latency_vs_auc_figure``, ``thread_scaling_figure``, ``tradeoff_figure``,
+``detection_rate_figure``, ``frame_path_figure``. Grids of crops share ``tile_grid``.
 """
 
 from __future__ import annotations
@@ -176,6 +183,43 @@ def latency_vs_auc_figure(df: pd.DataFrame, figsize=(5.2, 4.0), log_latency: boo
     return fig
 
 
+def tile_grid(count: int, ncols: int, tile_size=(1.2, 1.3), rows_per_item: int = 1):
+    """A figure for ``count`` items, ``ncols`` per row, every axis off: ``(fig, tiles)``.
+
+    Each item gets ``rows_per_item`` axes stacked in its column (an image above its Grad-CAM
+    overlay, say); ``tiles[i]`` lists them top to bottom. ``tile_size`` is one item's width and
+    height in inches. The one grid of every crop gallery (``image_grid``, ``gallery_figure``,
+    ``explanation_figure``).
+    """
+    blocks = int(np.ceil(count / ncols))
+    fig, axes = plt.subplots(
+        blocks * rows_per_item, ncols, figsize=(tile_size[0] * ncols, tile_size[1] * blocks), squeeze=False
+    )
+    for ax in axes.flat:
+        ax.axis("off")
+    tiles = [
+        [axes[rows_per_item * (index // ncols) + k, index % ncols] for k in range(rows_per_item)]
+        for index in range(count)
+    ]
+    return fig, tiles
+
+
+def _show(ax, image, title=None, fontsize: int = 7) -> None:
+    ax.imshow(np.clip(image, 0, 1))
+    if title is not None:
+        ax.set_title(pretty(title), fontsize=fontsize)
+
+
+def image_grid(images, labels=None, columns: int = 8, label_names=("real", "fake")):
+    """A grid of RGB float images in [0, 1] (a batch from the input pipeline), titled by label."""
+    images = np.asarray(images)
+    fig, tiles = tile_grid(len(images), columns, (1.2, 1.3))
+    for index, (ax,) in enumerate(tiles):
+        _show(ax, images[index], None if labels is None else label_names[int(labels[index])])
+    fig.tight_layout(pad=0.2)
+    return fig
+
+
 def gallery_figure(images, titles, ncols: int = 8, tile: float = 1.35):
     """Crops in a grid, each with its own title (e.g. method and score); empty tiles blank."""
     images = np.asarray(images)
@@ -183,15 +227,228 @@ def gallery_figure(images, titles, ncols: int = 8, tile: float = 1.35):
         raise ValueError("gallery_figure got no images")
     if len(titles) != len(images):
         raise ValueError(f"{len(images)} images but {len(titles)} titles")
-    ncols = max(1, min(ncols, len(images)))
-    nrows = int(np.ceil(len(images) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(tile * ncols, (tile + 0.3) * nrows), squeeze=False)
-    for index, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if index < len(images):
-            ax.imshow(np.clip(images[index], 0, 1))
-            ax.set_title(pretty(titles[index]), fontsize=7)
+    fig, tiles = tile_grid(len(images), max(1, min(ncols, len(images))), (tile, tile + 0.3))
+    for (ax,), image, title in zip(tiles, images, titles, strict=True):
+        _show(ax, image, title)
     fig.tight_layout(pad=0.3)
+    return fig
+
+
+def overlay(image_rgb01, heatmap, alpha: float = 0.4, colormap: str = "jet") -> np.ndarray:
+    """Blend a [0, 1] heat map, coloured with ``colormap``, over an RGB image in [0, 1].
+
+    The heat map is resized (bilinear) to the image when their sizes differ. Returns float RGB
+    in [0, 1] of the image's height and width.
+    """
+    import cv2
+    import matplotlib
+
+    image = np.asarray(image_rgb01, dtype=np.float32)
+    heatmap = np.asarray(heatmap, dtype=np.float32)
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"image must be (H, W, 3) RGB in [0, 1], got shape {image.shape}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    if heatmap.shape != image.shape[:2]:
+        heatmap = cv2.resize(heatmap, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
+    colored = matplotlib.colormaps[colormap](np.clip(heatmap, 0.0, 1.0))[..., :3]
+    return np.clip((1 - alpha) * image + alpha * colored, 0.0, 1.0).astype(np.float32)
+
+
+def explanation_figure(images, heatmaps, titles=None, alpha: float = 0.4, ncols: int = 6):
+    """A grid of images with their Grad-CAM overlays below them."""
+    images = np.asarray(images, dtype=np.float32)
+    heatmaps = np.asarray(heatmaps, dtype=np.float32)
+    if len(images) != len(heatmaps):
+        raise ValueError(f"{len(images)} images but {len(heatmaps)} heat maps")
+    if len(images) == 0:
+        raise ValueError("no images to show")
+    titles = list(titles) if titles is not None else [""] * len(images)
+    if len(titles) != len(images):
+        raise ValueError(f"{len(images)} images but {len(titles)} titles")
+    ncols = max(1, min(ncols, len(images)))
+    fig, tiles = tile_grid(len(images), ncols, (1.9, 3.9), rows_per_item=2)
+    for (top, bottom), image, heatmap, title in zip(tiles, images, heatmaps, titles, strict=True):
+        _show(top, image, title, fontsize=8)
+        bottom.imshow(overlay(image, heatmap, alpha))
+    fig.tight_layout()
+    return fig
+
+
+def case_figure(cases: dict, alpha: float = 0.4):
+    """One row per case (e.g. "fake, wrong"): each crop beside its Grad-CAM overlay.
+
+    ``cases`` maps a row label to ``(images, heatmaps, titles)``; a case with no crops keeps
+    its row, marked "none", so that an empty category is visible rather than silently dropped.
+    """
+    if not cases:
+        raise ValueError("no cases to show")
+    per_row = max(max(len(images) for images, _, _ in cases.values()), 1)
+    fig, axes = plt.subplots(len(cases), 2 * per_row, figsize=(1.5 * 2 * per_row, 1.75 * len(cases)), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for row, (label, (images, heatmaps, titles)) in enumerate(cases.items()):
+        axes[row, 0].text(-0.1, 0.5, label, transform=axes[row, 0].transAxes, rotation=90,
+                          ha="right", va="center", fontsize=9)
+        if len(images) == 0:
+            axes[row, 0].text(0.5, 0.5, "none", ha="center", va="center", fontsize=9)
+        for k, (image, heatmap, title) in enumerate(zip(images, heatmaps, titles, strict=True)):
+            _show(axes[row, 2 * k], image, title)
+            axes[row, 2 * k + 1].imshow(overlay(image, heatmap, alpha))
+    fig.tight_layout()
+    return fig
+
+
+def sample_grid(manifest, data_dir, per_method: int = 6, seed: int = 0, split: str = "train"):
+    """One row per method ('real' first), ``per_method`` crops from different videos of ``split``."""
+    from pathlib import Path
+
+    import cv2
+
+    part = manifest[manifest["split"] == split]
+    methods = ["real"] + sorted(m for m in part["method"].unique() if m != "real")
+    rng = np.random.default_rng(seed)
+    fig, axes = plt.subplots(
+        len(methods), per_method, figsize=(1.3 * per_method, 1.4 * len(methods)), squeeze=False
+    )
+    for row, method in enumerate(methods):
+        videos = part.loc[part["method"] == method, "video_id"].unique()
+        picked = rng.choice(videos, size=min(per_method, len(videos)), replace=False) if len(videos) else []
+        for col in range(per_method):
+            ax = axes[row][col]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col < len(picked):
+                rows = part[part["video_id"] == picked[col]]
+                image = cv2.imread(str(Path(data_dir) / rows.iloc[len(rows) // 2]["path"]), cv2.IMREAD_COLOR)
+                ax.imshow(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+            else:
+                ax.axis("off")
+            if col == 0:
+                ax.set_ylabel(pretty(method), fontsize=8)
+    fig.tight_layout(pad=0.2)
+    return fig
+
+
+def degradation_grid(image_bgr, names, levels, seed: int = 0):
+    """One face under every degradation (rows) at every level (columns), via the OpenCV suite."""
+    import cv2
+
+    from deepfake_iot import degrade
+
+    fig, axes = plt.subplots(
+        len(names), len(levels), figsize=(1.2 * len(levels), 1.25 * len(names)), squeeze=False
+    )
+    for row, name in enumerate(names):
+        for col, level in enumerate(levels):
+            ax = axes[row][col]
+            ax.imshow(cv2.cvtColor(degrade.apply(image_bgr, name, level, seed), cv2.COLOR_BGR2RGB))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(f"level {level}", fontsize=8)
+            if col == 0:
+                ax.set_ylabel(pretty(name), fontsize=7)
+    fig.tight_layout(pad=0.2)
+    return fig
+
+
+def training_curves(histories: dict):
+    """Loss and AUC per epoch for each model: training solid, validation dashed.
+
+    ``histories`` maps a model name to its Keras CSV log (columns epoch, loss, auc, val_loss, val_auc).
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(7.0, 2.6))
+    for index, (name, history) in enumerate(histories.items()):
+        color = f"C{index}"
+        epochs = history["epoch"] + 1
+        for ax, metric in zip(axes, ("loss", "auc"), strict=True):
+            ax.plot(epochs, history[metric], color=color, label=pretty(name))
+            ax.plot(epochs, history[f"val_{metric}"], color=color, linestyle="--")
+    axes[0].set_ylabel("binary cross-entropy")
+    axes[1].set_ylabel("AUC")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7, title="solid: train, dashed: validation", title_fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def quantization_figure(results: pd.DataFrame, figsize=(5.5, 3.6)):
+    """File size (log) against validation AUC of every TFLite variant: one colour per model, one
+    marker per variant. ``results`` has ``model``, ``variant``, ``size_kb``, ``val_auc``."""
+    _require(results, ("model", "variant", "size_kb", "val_auc"), "quantization_figure")
+    fig, ax = plt.subplots(figsize=figsize)
+    markers = dict(zip(sorted(results["variant"].unique()), "osD^v*", strict=False))
+    for index, (model_name, part) in enumerate(results.groupby("model", sort=False)):
+        for row in part.itertuples():
+            ax.scatter(row.size_kb, row.val_auc, color=f"C{index}", marker=markers[row.variant], s=40,
+                       label=pretty(model_name) if row.variant == "float32" else None)
+    for variant, marker in markers.items():
+        ax.scatter([], [], color="grey", marker=marker, label=pretty(variant))
+    ax.set_xscale("log")
+    ax.set_xlabel("file size (KB)")
+    ax.set_ylabel("validation AUC")
+    ax.legend(fontsize=6, ncols=2)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def latency_figure(latency: pd.DataFrame, threads: int = 1):
+    """Bare-invoke latency per file (log): bar at the median, whiskers from min to p99.
+
+    ``latency`` has ``model``, ``variant``, ``median_ms``, ``min_ms``, ``p99_ms`` (one row per file,
+    as measured at ``threads``, which only labels the axis)."""
+    _require(latency, ("model", "variant", "median_ms", "min_ms", "p99_ms"), "latency_figure")
+    names = latency["model"].map(pretty) + " " + latency["variant"].map(pretty)
+    fig, ax = plt.subplots(figsize=(7.0, 0.28 * len(latency) + 1.0))
+    whiskers = [latency["median_ms"] - latency["min_ms"], latency["p99_ms"] - latency["median_ms"]]
+    ax.barh(names, latency["median_ms"], xerr=whiskers, color="C0", alpha=0.8)
+    ax.set_xscale("log")
+    thread_word = "thread" if threads == 1 else "threads"
+    ax.set_xlabel(f"latency per frame, ms (bar: median; whiskers: min to p99), {threads} {thread_word}")
+    ax.invert_yaxis()
+    fig.tight_layout()
+    return fig
+
+
+def thread_scaling_figure(latency: pd.DataFrame, figsize=(4.5, 3.0)):
+    """Median latency (log) against interpreter threads, one line per model and variant."""
+    _require(latency, ("model", "variant", "threads", "median_ms"), "thread_scaling_figure")
+    scaling = latency.pivot_table(index=["model", "variant"], columns="threads", values="median_ms")
+    fig, ax = plt.subplots(figsize=figsize)
+    for (model_name, variant), values in scaling.iterrows():
+        ax.plot(values.index, values.to_numpy(), marker="o", label=pretty(f"{model_name} {variant}"))
+    ax.set_xlabel("threads")
+    ax.set_ylabel("median latency, ms")
+    ax.set_yscale("log")
+    ax.set_xticks(list(scaling.columns))
+    ax.legend(fontsize=5, ncols=2)
+    fig.tight_layout()
+    return fig
+
+
+def tradeoff_figure(trade: pd.DataFrame, figsize=(5.5, 3.8)):
+    """int8 latency (log) against validation AUC of the int8 files: the compared models and the
+    light CNN sweep, each point named. ``trade`` is ``bench.tradeoff``'s table."""
+    _require(trade, ("model", "group", "int8_ms", "val_auc"), "tradeoff_figure")
+    fig, ax = plt.subplots(figsize=figsize)
+    for kind, color, marker in (("main", "C0", "o"), ("sweep", "C1", "s")):
+        part = trade[trade["group"] == kind]
+        ax.scatter(part["int8_ms"], part["val_auc"], color=color, marker=marker, s=36,
+                   label="compared models" if kind == "main" else "light CNN sweep")
+        for row in part.itertuples():
+            ax.annotate(pretty(row.model), (row.int8_ms, row.val_auc), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("int8 median latency, ms (1 thread, this device)")
+    ax.set_ylabel("validation AUC of the int8 file")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
     return fig
 
 
