@@ -5,6 +5,8 @@ import pandas as pd
 import pytest
 
 from deepfake_iot import analysis, evaluate, metrics
+from deepfake_iot.data.methods import leave_out_method
+from deepfake_iot.plan import model_options, sweep_records, training_plan
 
 
 def toy_manifest():
@@ -22,7 +24,7 @@ def toy_manifest():
 
 def test_leave_out_method_drops_train_and_val_fakes_only():
     manifest = toy_manifest()
-    kept = analysis.leave_out_method(manifest, "swap")
+    kept = leave_out_method(manifest, "swap")
     assert not ((kept["method"] == "swap") & kept["split"].isin(["train", "val"])).any()
     assert (kept[kept["split"] == "test"]["method"] == "swap").sum() == (manifest[manifest["split"] == "test"]["method"] == "swap").sum()
     assert len(manifest) - len(kept) == 2 * 2 * 2  # two splits x two videos x two frames
@@ -31,14 +33,14 @@ def test_leave_out_method_drops_train_and_val_fakes_only():
 def test_leave_out_unknown_or_only_method_is_refused():
     manifest = toy_manifest()
     with pytest.raises(ValueError, match="'nope' is not a fake method"):
-        analysis.leave_out_method(manifest, "nope")
+        leave_out_method(manifest, "nope")
     single = manifest[manifest["method"] != "blend"]
     with pytest.raises(ValueError, match="without both classes"):
-        analysis.leave_out_method(single, "swap")
+        leave_out_method(single, "swap")
 
 
 def test_training_plan_changes_one_thing_per_extra_run():
-    plan = analysis.training_plan(
+    plan = training_plan(
         ["light_cnn", "meso4"], 10, 2, manifest=toy_manifest(), crop_size=96,
         light_options={"width": 1.0, "depth": (1, 2, 2, 1), "expansion": 4, "dropout": 0.2},
         ablation_no_degradation=True, cross_manipulation=True,
@@ -61,11 +63,11 @@ def test_training_plan_changes_one_thing_per_extra_run():
 def test_training_plan_refuses_upsampled_sweep_and_skips_single_method_lofo():
     options = {"width": 1.0, "depth": (1, 2, 2, 1)}
     with pytest.raises(ValueError, match="larger than the crops"):
-        analysis.training_plan(["light_cnn"], 1, 1, manifest=toy_manifest(), crop_size=48, light_options=options,
+        training_plan(["light_cnn"], 1, 1, manifest=toy_manifest(), crop_size=48, light_options=options,
                                ablation_no_degradation=False, cross_manipulation=False,
                                sweep_widths=[], sweep_depths=[], sweep_input_sizes=[64])
     single = toy_manifest().query("method != 'blend'")
-    plan = analysis.training_plan(["light_cnn"], 1, 1, manifest=single, crop_size=48, light_options=options,
+    plan = training_plan(["light_cnn"], 1, 1, manifest=single, crop_size=48, light_options=options,
                                   ablation_no_degradation=False, cross_manipulation=True,
                                   sweep_widths=[], sweep_depths=[], sweep_input_sizes=[])
     assert [p["name"] for p in plan] == ["light_cnn"]
@@ -75,7 +77,7 @@ def test_training_plan_pairs_studies_with_main_seeds_and_runs_the_other_sbi_sett
     options = {"width": 1.0, "depth": (1, 2, 2, 1)}
     common = dict(manifest=toy_manifest(), crop_size=48, light_options=options, ablation_no_degradation=True,
                   cross_manipulation=True, sweep_widths=[], sweep_depths=[], sweep_input_sizes=[])
-    plan = analysis.training_plan(["light_cnn", "meso4"], 5, 3, study_seeds=2, lofo_seeds=1,
+    plan = training_plan(["light_cnn", "meso4"], 5, 3, study_seeds=2, lofo_seeds=1,
                                   sbi_prob=0.0, sbi_study_prob=0.3, **common)
     by_group = {}
     for p in plan:
@@ -86,10 +88,10 @@ def test_training_plan_pairs_studies_with_main_seeds_and_runs_the_other_sbi_sett
     assert all(p["sbi_prob"] == 0.0 for p in by_group["main"] + by_group["cross_manipulation"])
     assert {p["held_out"] for p in by_group["cross_manipulation_sbi"]} == {"swap", "blend"}
     assert all(p["sbi_prob"] == 0.3 and p["seed"] == 5 for p in by_group["cross_manipulation_sbi"])
-    flipped = analysis.training_plan(["light_cnn"], 5, 2, study_seeds=1, sbi_prob=0.3, sbi_study_prob=0.3, **common)
+    flipped = training_plan(["light_cnn"], 5, 2, study_seeds=1, sbi_prob=0.3, sbi_study_prob=0.3, **common)
     assert [(p["name"], p["sbi_prob"]) for p in flipped if p["group"] == "sbi"] == [("light_cnn_nosbi", 0.0)]
     with pytest.raises(ValueError, match="aug_sbi_prob must be one of them"):
-        analysis.training_plan(["light_cnn"], 5, 2, sbi_prob=0.1, sbi_study_prob=0.3, **common)
+        training_plan(["light_cnn"], 5, 2, sbi_prob=0.1, sbi_study_prob=0.3, **common)
 
 
 def test_cross_manipulation_table_by_hand():
@@ -237,3 +239,19 @@ def test_study_paper_table_prints_each_arm_as_mean_and_spread():
                            "CI high": 0.09, "seeds": 2}])
     table = evaluate.study_paper_table(study)
     assert table.iloc[0].tolist() == ["face swap left out", "0.700 ± 0.010", "0.750 ± 0.020", "+0.050", "+0.010", "+0.090", 2]
+
+
+def test_baselines_get_local_imagenet_weights_and_the_sweep_its_settings():
+    options = {"width": 1.0, "depth": (1, 1, 1, 1), "expansion": 2, "dropout": 0.0}
+    assert model_options("light_cnn", options) == options and model_options("meso4", options, "w") == {}
+    assert model_options("mobilenet_v3_small", options) == {"weights_path": None}
+    assert model_options("mobilenet_v3_small", options, "w")["weights_path"].endswith("mobilenet_v3_small.h5")
+    trainings = training_plan(["light_cnn", "mobilenet_v3_small"], 1, 1, manifest=toy_manifest(), crop_size=48,
+                              light_options=options, ablation_no_degradation=False, cross_manipulation=False,
+                              sweep_widths=[0.5], sweep_depths=[], sweep_input_sizes=[], weights_dir="w")
+    assert [t["options"].get("weights_path", "") for t in trainings if t["group"] == "main"][1].endswith(".h5")
+    cards = [{"model": t["name"], "group": t["group"], "dir": "d", "seed": t["seed"], "input_size": t["input_size"],
+              "best_val_auc": 0.7, "params_total": 10} for t in trainings]
+    (swept,) = sweep_records(trainings, cards)
+    assert swept["width"] == 0.5 and swept["params"] == 10 and swept["model"] == "light_cnn_w0.5"
+

@@ -1,12 +1,13 @@
-"""Generalisation and error analysis for notebooks 03 and 05, without TensorFlow.
+"""Notebook 05's studies, read from scores, and the sentences and macros they give the paper;
+without TensorFlow.
 
-- the extra training runs of notebook 03: the light CNN without degradation augmentation, the
-  leave-one-method-out runs (cross-manipulation) and the small architecture sweep;
 - the leave-one-method-out table, the per-method error breakdown, the hardest test errors and
-  the correct/wrong cases shown with Grad-CAM in notebook 05.
+  the correct/wrong cases shown with Grad-CAM;
+- the verdicts and sentences of the comparisons and studies, and ``evaluation_macros``, every
+  number notebook 05 gives the paper.
 
-A *method* is the manifest's ``method`` column: a synthetic family or a FaceForensics++
-manipulation; real crops have method ``real``.
+Which runs exist is decided in ``plan.py`` (notebook 03); which rows a method owns, in
+``data/methods.py``.
 """
 
 from __future__ import annotations
@@ -15,121 +16,7 @@ import numpy as np
 import pandas as pd
 
 from deepfake_iot import metrics
-
-REAL_METHOD = "real"
-
-
-def fake_methods(manifest: pd.DataFrame) -> list[str]:
-    """The manipulation methods of a manifest, in order of first appearance."""
-    methods = manifest.loc[manifest["label"] == 1, "method"].astype(str)
-    return list(dict.fromkeys(methods))
-
-
-def leave_out_method(manifest: pd.DataFrame, method: str) -> pd.DataFrame:
-    """The manifest without the fakes of ``method`` in train and validation.
-
-    Test rows are kept whole, so the model trained on the rest meets ``method`` for the first
-    time on the test split. Validation loses the method too: picking a checkpoint on it would
-    otherwise peek at the held-out family.
-    """
-    known = fake_methods(manifest)
-    if method not in known:
-        raise ValueError(f"method '{method}' is not a fake method of the manifest ({', '.join(known)})")
-    drop = (manifest["method"].astype(str) == method) & manifest["split"].isin(["train", "val"])
-    kept = manifest[~drop].reset_index(drop=True)
-    for split in ("train", "val"):
-        labels = set(kept.loc[kept["split"] == split, "label"])
-        if labels != {0, 1}:
-            raise ValueError(
-                f"leaving out '{method}' leaves the {split} split without both classes; "
-                "cross-manipulation needs at least two fake methods"
-            )
-    return kept
-
-
-def training_plan(
-    models: list[str],
-    seed: int,
-    n_seeds: int,
-    *,
-    manifest: pd.DataFrame,
-    crop_size: int,
-    light_options: dict,
-    ablation_no_degradation: bool,
-    cross_manipulation: bool,
-    sweep_widths: list[float],
-    sweep_depths: list[list[int]],
-    sweep_input_sizes: list[int],
-    study_seeds: int = 1,
-    lofo_seeds: int = 1,
-    sbi_prob: float = 0.0,
-    sbi_study_prob: float = 0.0,
-) -> list[dict]:
-    """Every training run of notebook 03, in order: one record per run.
-
-    Every model of ``models`` is trained with the same ``n_seeds`` seeds (``seed``, ``seed + 1``,
-    ...), so comparisons pair seed with seed. The studies change one thing of the light CNN and
-    reuse its first seeds, so each study run has a main run with the same seed to be paired with:
-
-    * ``ablation``: without IoT degradation augmentation (``study_seeds`` seeds);
-    * ``sbi``: the other self-blending setting (``sbi_study_prob`` when ``sbi_prob`` is 0, else
-      0), ``study_seeds`` seeds, when ``sbi_study_prob`` > 0;
-    * ``cross_manipulation``: one run per fake method left out (``lofo_seeds`` seeds), and, with
-      the SBI study on, ``cross_manipulation_sbi``: the same with the other self-blending setting;
-    * ``sweep``: widths, depths and input sizes, first seed only (judged on validation).
-
-    Record keys: ``name`` (folder under ``models/``), ``architecture`` (what ``build_model``
-    builds), ``seed``, ``group``, ``options``, ``input_size``, ``degradation`` (False trains
-    without IoT degradations), ``sbi_prob`` (the run's self-blending probability), ``held_out``
-    (the method left out, or "") and, for the sweep, ``width``, ``depth``.
-    """
-    for name, value in (("n_seeds", n_seeds), ("study_seeds", study_seeds), ("lofo_seeds", lofo_seeds)):
-        if int(value) < 1:
-            raise ValueError(f"{name} must be at least 1, got {value}")
-    if sbi_study_prob > 0 and sbi_prob not in (0.0, sbi_study_prob):
-        raise ValueError(f"aug_sbi_prob is {sbi_prob}: the self-blending study compares 0 with "
-                         f"sbi_study_prob ({sbi_study_prob}), so aug_sbi_prob must be one of them")
-    seeds = [seed + k for k in range(int(n_seeds))]
-    study = seeds[: int(study_seeds)]
-    lofo = seeds[: int(lofo_seeds)]
-    other_sbi = (0.0 if sbi_prob else sbi_study_prob) if sbi_study_prob > 0 else None
-    sbi_name = "light_cnn_nosbi" if sbi_prob else "light_cnn_sbi"
-
-    def light(name, run_seed, group, **changes):
-        return {**_run(name, "light_cnn", run_seed, group, light_options, crop_size, sbi_prob), **changes}
-
-    runs = [_run(name, name, s, "main", light_options if name == "light_cnn" else {}, crop_size, sbi_prob)
-            for name in models for s in seeds]
-    if "light_cnn" not in models:
-        return runs
-    if ablation_no_degradation:
-        runs += [light("light_cnn_nodeg", s, "ablation", degradation=False) for s in study]
-    if other_sbi is not None:
-        runs += [light(sbi_name, s, "sbi", sbi_prob=other_sbi) for s in study]
-    if cross_manipulation and len(fake_methods(manifest)) >= 2:  # one method cannot be left out
-        for method in fake_methods(manifest):
-            runs += [light(f"light_cnn_lofo_{method}", s, "cross_manipulation", held_out=method) for s in lofo]
-            if other_sbi is not None:
-                runs += [light(f"{sbi_name}_lofo_{method}", s, "cross_manipulation_sbi", held_out=method,
-                               sbi_prob=other_sbi) for s in lofo]
-    variants = [{"width": w} for w in sweep_widths] + [{"depth": list(d)} for d in sweep_depths]
-    variants += [{"input_size": s} for s in sweep_input_sizes]
-    for change in variants:
-        options = {**light_options, **{k: (tuple(v) if k == "depth" else v) for k, v in change.items() if k != "input_size"}}
-        size = change.get("input_size", crop_size)
-        if size > crop_size:
-            raise ValueError(f"sweep_input_sizes holds {size}, larger than the crops ({crop_size} pixels)")
-        label = "_".join(f"{k[0]}{'x'.join(map(str, v)) if isinstance(v, list) else v}" for k, v in change.items())
-        runs.append({**_run(f"light_cnn_{label}", "light_cnn", seed, "sweep", options, size, sbi_prob),
-                     "width": options["width"], "depth": list(options["depth"])})
-    return runs
-
-
-def _run(name: str, architecture: str, seed: int, group: str, options: dict, input_size: int,
-         sbi_prob: float = 0.0) -> dict:
-    return {"name": name, "architecture": architecture, "seed": seed, "group": group,
-            "options": dict(options), "input_size": input_size, "degradation": True,
-            "sbi_prob": float(sbi_prob), "held_out": ""}
+from deepfake_iot.data.methods import fake_methods, method_subset
 
 
 def subset_auc(frame: pd.DataFrame, scores, methods: list[str]) -> float:
@@ -171,11 +58,6 @@ def cross_manipulation_table(test: pd.DataFrame, held_out_scores: dict, referenc
     if len(table):
         table["gap"] = table["all-methods AUC"] - table["unseen AUC"]
     return table
-
-
-def method_subset(test: pd.DataFrame, methods: list[str]) -> np.ndarray:
-    """Row mask of the real crops plus the fakes of ``methods``."""
-    return ((test["label"].to_numpy() == 0) | test["method"].astype(str).isin(methods).to_numpy())
 
 
 def errors_by_method(frame: pd.DataFrame, scores, threshold: float) -> pd.DataFrame:

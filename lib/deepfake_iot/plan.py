@@ -1,0 +1,142 @@
+"""Which trainings notebook 03 runs: the compared models with the same seeds, and the studies
+that change one thing of the light CNN. A plan is a list of plain records (no TensorFlow here);
+``train.train_model`` carries each out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from deepfake_iot.data.methods import fake_methods
+
+
+def model_options(name: str, light_options: dict, weights_dir: str | Path | None = None) -> dict:
+    """``build_model``'s keyword options for ``name``: the light CNN's settings, none for Meso-4,
+    and for an ImageNet baseline ``weights_path``, ``<weights_dir>/<name>.h5`` (None: from scratch)."""
+    if name == "light_cnn":
+        return dict(light_options)
+    if name == "meso4":
+        return {}
+    return {"weights_path": str(Path(weights_dir) / f"{name}.h5") if weights_dir else None}
+
+
+def training_plan(
+    models: list[str],
+    seed: int,
+    n_seeds: int,
+    *,
+    manifest: pd.DataFrame,
+    crop_size: int,
+    light_options: dict,
+    ablation_no_degradation: bool,
+    cross_manipulation: bool,
+    sweep_widths: list[float],
+    sweep_depths: list[list[int]],
+    sweep_input_sizes: list[int],
+    study_seeds: int = 1,
+    lofo_seeds: int = 1,
+    sbi_prob: float = 0.0,
+    sbi_study_prob: float = 0.0,
+    weights_dir: str | Path | None = None,
+) -> list[dict]:
+    """Every training run of notebook 03, in order: one record per run.
+
+    Every model of ``models`` is trained with the same ``n_seeds`` seeds (``seed``, ``seed + 1``,
+    ...), so comparisons pair seed with seed. The studies change one thing of the light CNN and
+    reuse its first seeds, so each study run has a main run with the same seed to be paired with:
+
+    * ``ablation``: without IoT degradation augmentation (``study_seeds`` seeds);
+    * ``sbi``: the other self-blending setting (``sbi_study_prob`` when ``sbi_prob`` is 0, else
+      0), ``study_seeds`` seeds, when ``sbi_study_prob`` > 0;
+    * ``cross_manipulation``: one run per fake method left out (``lofo_seeds`` seeds), and, with
+      the SBI study on, ``cross_manipulation_sbi``: the same with the other self-blending setting;
+    * ``sweep``: widths, depths and input sizes, first seed only (judged on validation).
+
+    Record keys: ``name`` (folder under ``models/``), ``architecture`` (what ``build_model``
+    builds), ``seed``, ``group``, ``options``, ``input_size``, ``degradation`` (False trains
+    without IoT degradations), ``sbi_prob`` (the run's self-blending probability), ``held_out``
+    (the method left out, or "") and, for the sweep, ``width``, ``depth``. A baseline's
+    ``options`` are ``model_options``'s (ImageNet weights from ``weights_dir`` when given).
+    """
+    for name, value in (("n_seeds", n_seeds), ("study_seeds", study_seeds), ("lofo_seeds", lofo_seeds)):
+        if int(value) < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
+    if sbi_study_prob > 0 and sbi_prob not in (0.0, sbi_study_prob):
+        raise ValueError(f"aug_sbi_prob is {sbi_prob}: the self-blending study compares 0 with "
+                         f"sbi_study_prob ({sbi_study_prob}), so aug_sbi_prob must be one of them")
+    seeds = [seed + k for k in range(int(n_seeds))]
+    study = seeds[: int(study_seeds)]
+    lofo = seeds[: int(lofo_seeds)]
+    other_sbi = (0.0 if sbi_prob else sbi_study_prob) if sbi_study_prob > 0 else None
+    sbi_name = "light_cnn_nosbi" if sbi_prob else "light_cnn_sbi"
+
+    def light(name, run_seed, group, **changes):
+        return {**_run(name, "light_cnn", run_seed, group, light_options, crop_size, sbi_prob), **changes}
+
+    runs = [_run(name, name, s, "main", model_options(name, light_options, weights_dir), crop_size, sbi_prob)
+            for name in models for s in seeds]
+    if "light_cnn" not in models:
+        return runs
+    if ablation_no_degradation:
+        runs += [light("light_cnn_nodeg", s, "ablation", degradation=False) for s in study]
+    if other_sbi is not None:
+        runs += [light(sbi_name, s, "sbi", sbi_prob=other_sbi) for s in study]
+    if cross_manipulation and len(fake_methods(manifest)) >= 2:  # one method cannot be left out
+        for method in fake_methods(manifest):
+            runs += [light(f"light_cnn_lofo_{method}", s, "cross_manipulation", held_out=method) for s in lofo]
+            if other_sbi is not None:
+                runs += [light(f"{sbi_name}_lofo_{method}", s, "cross_manipulation_sbi", held_out=method,
+                               sbi_prob=other_sbi) for s in lofo]
+    variants = [{"width": w} for w in sweep_widths] + [{"depth": list(d)} for d in sweep_depths]
+    variants += [{"input_size": s} for s in sweep_input_sizes]
+    for change in variants:
+        options = {**light_options, **{k: (tuple(v) if k == "depth" else v) for k, v in change.items() if k != "input_size"}}
+        size = change.get("input_size", crop_size)
+        if size > crop_size:
+            raise ValueError(f"sweep_input_sizes holds {size}, larger than the crops ({crop_size} pixels)")
+        label = "_".join(f"{k[0]}{'x'.join(map(str, v)) if isinstance(v, list) else v}" for k, v in change.items())
+        runs.append({**_run(f"light_cnn_{label}", "light_cnn", seed, "sweep", options, size, sbi_prob),
+                     "width": options["width"], "depth": list(options["depth"])})
+    return runs
+
+
+def _run(name: str, architecture: str, seed: int, group: str, options: dict, input_size: int,
+         sbi_prob: float = 0.0) -> dict:
+    return {"name": name, "architecture": architecture, "seed": seed, "group": group,
+            "options": dict(options), "input_size": input_size, "degradation": True,
+            "sbi_prob": float(sbi_prob), "held_out": ""}
+
+
+RECORD_DROP = ["run_key", "options", "versions", "class_weight"]  # too nested for a table
+
+
+def sweep_records(plan: list[dict], cards: list[dict]) -> list[dict]:
+    """The sweep's trained runs, for notebook 04: folder, seed, input size, validation AUC,
+    parameters and the plan's width and depth."""
+    by_name = {entry["name"]: entry for entry in plan}
+    records = [{**by_name[card["model"]], **card} for card in cards if card["group"] == "sweep"]
+    return [{**{k: e[k] for k in ("model", "dir", "seed", "input_size", "best_val_auc")}, "params": e["params_total"],
+             "width": e.get("width"), "depth": e.get("depth")} for e in records]
+
+
+def model_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per model of the main runs: parameters, MMACs, float32 KB, validation AUC mean and
+    spread over seeds, seeds, mean training seconds."""
+    table = runs.groupby("model", sort=False).agg(
+        params=("params_total", "first"), macs=("macs", "first"), float32_kb=("float32_bytes", "first"),
+        val_auc_mean=("best_val_auc", "mean"), val_auc_std=("best_val_auc", "std"), seeds=("seed", "count"),
+        seconds=("seconds", "mean"),
+    ).reset_index()
+    table["float32_kb"] = table["float32_kb"] / 1024
+    table["macs"] = table["macs"] / 1e6
+    table["val_auc_std"] = table["val_auc_std"].fillna(0.0)
+    return table
+
+
+def selected_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """Each model's run with the best validation AUC: the one notebook 04 quantizes."""
+    best = runs.groupby("model", sort=False)["best_val_auc"].idxmax()
+    return runs.loc[best, ["model", "seed", "dir", "best_val_auc"]]
+
