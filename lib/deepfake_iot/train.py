@@ -392,6 +392,51 @@ class UnsafeModelError(ValueError):
 _KERAS_MODULES = ("keras", "tf_keras", "builtins")
 
 
+def train_planned(
+    entry: dict,
+    manifest,
+    data_dir: Path,
+    models_dir: Path,
+    *,
+    augment_cfg: dict,
+    manifest_hash: str,
+    global_batch: int,
+    epochs: int,
+    learning_rate: float,
+    patience: int,
+    bn_momentum: float,
+    class_weight: dict | None,
+    strategy,
+    tensorboard: bool = True,
+) -> dict:
+    """Carry out one record of ``plan.training_plan``: its data (a held-out method left out of
+    train and validation), its augmentation (self-blending probability, degradations on or off),
+    its model, seeded, under ``models_dir/<name>/seed<k>``; return the card with the plan's
+    ``model``, ``seed``, ``group``, ``dir``, ``input_size``, ``held_out`` and ``sbi_prob``."""
+    from deepfake_iot.data.methods import leave_out_method
+    from deepfake_iot.models import build_model
+    from deepfake_iot.pipeline import make_dataset
+
+    name, run_seed, size = entry["name"], entry["seed"], entry["input_size"]
+    set_seeds(run_seed)
+    data = leave_out_method(manifest, entry["held_out"]) if entry["held_out"] else manifest
+    run_augment = {**augment_cfg, "sbi_prob": entry["sbi_prob"], **({} if entry["degradation"] else {"degrade_prob": 0.0})}
+    train_ds = make_dataset(data, data_dir, "train", image_size=size, batch_size=global_batch,
+                            training=True, augment_cfg=run_augment, seed=run_seed)
+    val_ds = make_dataset(data, data_dir, "val", image_size=size, batch_size=global_batch, training=False)
+    run_key = {"model": entry["architecture"], "options": entry["options"], "seed": run_seed, "manifest": manifest_hash,
+               "held_out": entry["held_out"], "augment": run_augment, "epochs": epochs, "learning_rate": learning_rate,
+               "patience": patience, "bn_momentum": bn_momentum, "batch": global_batch, "input": size}
+    card = train_model(
+        functools.partial(build_model, entry["architecture"], size, bn_momentum=bn_momentum, **entry["options"]),
+        train_ds, val_ds, Path(models_dir) / name / f"seed{run_seed}", epochs=epochs, learning_rate=learning_rate,
+        class_weight=class_weight, patience=patience, seed=run_seed, strategy=strategy, run_key=run_key,
+        tensorboard=tensorboard, verbose=0,
+    )
+    return {"model": name, "seed": run_seed, "group": entry["group"], "dir": f"models/{name}/seed{run_seed}",
+            "input_size": size, "held_out": entry["held_out"], "sbi_prob": entry["sbi_prob"], **card}
+
+
 def unsafe_model_objects(config) -> list[str]:
     """What in a ``.keras`` file's ``config.json`` could run foreign code when deserialized:
     ``Lambda`` layers (Python bytecode) and objects whose module lies outside Keras or that were

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from deepfake_iot.data import synthetic
+from deepfake_iot.data.build import build_crops
 
 # Far from the main run's seed, so that no identity of the main benchmark is rendered again.
 SEED_OFFSET = 104729
@@ -46,28 +46,17 @@ def build_cross_set(
     official test split is used when the layout defines one (e.g. Celeb-DF's test list),
     otherwise every indexed item.
     """
-    if name == "synthetic":
-        crops = synthetic.generate_synthetic_benchmark(
-            crops_dir, seed=seed + SEED_OFFSET, n_identities=n_identities,
-            frames_per_video=frames_per_video, frame_size=frame_size, crop_size=crop_size,
-            families=families, strength=strength, jpeg_quality=tuple(jpeg_quality), workers=workers,
+    if name != "synthetic" and (root is None or not Path(root).is_dir()):
+        raise FileNotFoundError(
+            f"cross_dataset '{name}' needs cross_dataset_root pointing at its folder; got '{root}'"
         )
-        skipped = pd.DataFrame(columns=["source_path", "frame_index", "reason"])
-    else:
-        from deepfake_iot.data.extract import extract_face_crops
-        from deepfake_iot.data.layouts import index_dataset
-
-        if root is None or not Path(root).is_dir():
-            raise FileNotFoundError(
-                f"cross_dataset '{name}' needs cross_dataset_root pointing at its folder; got '{root}'"
-            )
-        items = index_dataset(name, root)
-        if (items["split"] == "test").any():
-            items = items[items["split"] == "test"]
-        crops, skipped = extract_face_crops(
-            items, crops_dir, frames_per_video=frames_per_video, crop_size=crop_size,
-            detector=detector, detector_model=detector_model, enlarge=enlarge, workers=workers,
-        )
+    seed = seed + SEED_OFFSET if name == "synthetic" else seed
+    crops, skipped = build_crops(
+        name, root, crops_dir, seed=seed, n_identities=n_identities, crop_size=crop_size,
+        frames_per_video=frames_per_video, frame_size=frame_size, families=families,
+        strength=strength, jpeg_quality=jpeg_quality, detector=detector,
+        detector_model=detector_model, enlarge=enlarge, workers=workers, test_only=True,
+    )
     if crops.empty or crops["label"].nunique() < 2:
         raise ValueError(
             f"cross_dataset '{name}' gave {len(crops)} crops with labels "

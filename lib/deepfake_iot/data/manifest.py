@@ -588,3 +588,29 @@ SPLIT_GUARANTEES = {
     "kaggle_140k": "split by image only: the dataset names no people",
     "generic": "split by video, or by the identities its layout names",
 }
+
+# How the paper names each dataset.
+DATASET_NAMES = {
+    "synthetic": "synthetic benchmark", "ffpp": "FaceForensics++", "celebdf_v2": "Celeb-DF v2",
+    "deeperforensics": "DeeperForensics-1.0", "kaggle_real_fake": "Kaggle deepfake and real images",
+    "kaggle_140k": "Kaggle 140k real and fake faces", "generic": "custom dataset",
+}
+
+
+def data_macros(crops: pd.DataFrame, summary: dict, split_info: dict, *, dataset: str, cross_dataset: str,
+                skipped: int, leaks: int, near_duplicates: int, hash_candidates: int) -> dict:
+    """Notebook 01's numbers for the paper about the crops, their splits and their proof (the
+    probe's are ``probe.probe_macros``; the parameters the notebook adds itself)."""
+    split_counts = crops["split"].value_counts()
+    cross_name = "shifted synthetic benchmark" if cross_dataset == "synthetic" else DATASET_NAMES.get(cross_dataset, cross_dataset)
+    return {
+        "DatasetName": DATASET_NAMES[dataset], "SplitGuarantee": SPLIT_GUARANTEES[dataset],
+        "NumVideos": summary["videos"], "NumGroups": summary["groups"], "NumCrops": summary["crops"],
+        "NumReal": summary["real"], "NumFake": summary["fake"], "NumMethods": summary["methods"],
+        "NumTrain": int(split_counts.get("train", 0)), "NumVal": int(split_counts.get("val", 0)),
+        "NumTest": int(split_counts.get("test", 0)), "NumSkipped": skipped,
+        "NumLeaks": leaks, "NumDroppedVideos": int(split_info["dropped_videos"]), "TestRule": split_info["test_rule"],
+        "NumNearDuplicates": near_duplicates, "NumHashCandidates": hash_candidates,
+        "CrossDatasetName": cross_name if cross_dataset else "none",
+    }
+

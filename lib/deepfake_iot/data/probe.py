@@ -255,3 +255,13 @@ def probe_sentence(result: dict, margin: float = 0.0) -> str:
                 f"({top['direction']}, AUC {_fmt(top)}).")
     return (f"{opening}: a shortcut separates real from fake, above all the {top['description']} "
             f"({top['direction']}, AUC {_fmt(top)}).")
+
+
+def probe_macros(result: dict, margin: float = 0.0) -> dict:
+    """The probe's sentence and verdict for the paper."""
+    if material(result, margin):
+        verdict = "found a shortcut"
+    else:
+        verdict = "found a separation too small to matter" if result["shortcut"] else "found no shortcut"
+    return {"ProbeSentence": probe_sentence(result, margin), "ProbeVerdict": verdict}
+
