@@ -52,3 +52,18 @@ def test_paired_differences_decide_the_accuracy_targets():
     verdicts = dict(zip(table["target"], table["verdict"], strict=True))
     assert verdicts["test AUC above Meso-4's: paired difference, its interval above zero"] == "met (interval 0.100 to 0.400)"
     assert verdicts["test AUC at least MobileNetV3-Small's"] == "missed (the difference is within its interval)"
+
+
+def test_quantization_targets_judge_int8_files_against_their_float_file():
+    from deepfake_iot.targets import quantization_macros, quantization_targets
+
+    results = pd.DataFrame({
+        "model": ["light_cnn"] * 3, "variant": ["float32", "int8_ptq", "int8_qat"], "group": ["main"] * 3,
+        "val_auc": [0.900, 0.895, 0.880], "size_kb": [400.0, 100.0, 100.0], "flag": ["ok"] * 3, "agreement": [1.0, 0.98, 0.97],
+    })
+    judged = quantization_targets(results).set_index("variant")
+    assert judged.loc["float32", "target"] == "" and judged.loc["int8_ptq", "target"] == "met"
+    assert judged.loc["int8_qat", "target"].startswith("missed: AUC -0.020")
+    assert judged.loc["int8_ptq", "size_ratio"] == 4.0
+    macros = quantization_macros(judged.reset_index())
+    assert macros["LightPtqTarget"] == "met" and macros["NumVariants"] == 3 and macros["LightFloatKB"] == 400

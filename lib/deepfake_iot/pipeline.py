@@ -129,6 +129,17 @@ def make_dataset(
     return dataset.batch(batch_size).prefetch(AUTOTUNE)
 
 
+def split_arrays(
+    manifest: pd.DataFrame, data_dir: Path | str, split: str, image_size: int, batch_size: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(images, labels)`` of one split as numpy arrays, in manifest order, through the same
+    pipeline as training (unaugmented): what the TFLite checks of notebook 04 score."""
+    dataset = make_dataset(manifest, data_dir, split, image_size=image_size, batch_size=batch_size, training=False)
+    batches = list(dataset)
+    images = np.concatenate([x.numpy() for x, _ in batches])
+    return images, np.concatenate([y.numpy() for _, y in batches]).astype(int)
+
+
 def benchmark_pipeline(dataset: tf.data.Dataset, batches: int, warmup: int = 5) -> float:
     """Images per second that ``dataset`` delivers, after ``warmup`` batches (repeats as needed).
 

@@ -251,6 +251,22 @@ def quantization_aware_finetune(
     return qat_model
 
 
+def finetune_from_manifest(
+    model: keras.Model, manifest: pd.DataFrame, data_dir: Path | str, *, image_size: int,
+    batch_size: int, epochs: int, learning_rate: float, seed: int,
+) -> keras.Model:
+    """Quantization-aware fine-tuning of ``model`` on the manifest's training split, the best
+    epoch on validation AUC kept (``quantization_aware_finetune``), everything seeded."""
+    from deepfake_iot.pipeline import make_dataset
+    from deepfake_iot.train import set_seeds
+
+    set_seeds(seed)
+    train_ds = make_dataset(manifest, data_dir, "train", image_size=image_size, batch_size=batch_size,
+                            training=True, seed=seed)
+    val_ds = make_dataset(manifest, data_dir, "val", image_size=image_size, batch_size=batch_size, training=False)
+    return quantization_aware_finetune(model, train_ds, val_ds, epochs, learning_rate, seed)
+
+
 def evaluate_tflite(
     path_or_bytes,
     images,

@@ -15,6 +15,8 @@ LIGHT = "light_cnn"
 EFFICIENT_BASELINES = {"mobilenet_v3_small": "MobileNetV3-Small", "mobilenet_v2_035": "MobileNetV2-0.35",
                        "efficientnet_b0": "EfficientNet-B0"}
 SIZE_LIMIT_KB = 512.0
+INT8_AUC_LIMITS = {"int8_qat": 0.005, "int8_ptq": 0.01}  # the field's usual validation AUC losses of int8 files
+SIZE_RATIO_TARGET = 3.5  # float32 KB / int8 KB: about four times smaller, less the per-channel scales
 
 
 def _value(frame: pd.DataFrame, model: str, variant: str, column: str) -> float:
@@ -135,3 +137,50 @@ def frame_path_targets(frame_path: pd.DataFrame, rates: pd.DataFrame, quality: p
     rows.append(_row(f"demo process peak memory, MB, under {MEMORY_LIMIT_MB:.0f}", float(demo_peak_mb),
                      MEMORY_LIMIT_MB, demo_peak_mb < MEMORY_LIMIT_MB))
     return pd.DataFrame(rows)
+
+
+def quantization_targets(results: pd.DataFrame) -> pd.DataFrame:
+    """Notebook 04's table with ``auc_change`` and ``size_ratio`` against each model's float32
+    file and ``target``: for an int8 file "met", or "missed: " with what missed
+    (``INT8_AUC_LIMITS``, ``SIZE_RATIO_TARGET``); empty for the other variants."""
+    results = results.copy()
+    float_rows = results[results["variant"] == "float32"].set_index("model")
+    results["auc_change"] = results["val_auc"] - results["model"].map(float_rows["val_auc"])
+    results["size_ratio"] = results["model"].map(float_rows["size_kb"]) / results["size_kb"]
+
+    def verdict(row):
+        if row.variant not in INT8_AUC_LIMITS:
+            return ""
+        missed = []
+        if row.auc_change < -INT8_AUC_LIMITS[row.variant]:
+            missed.append(f"AUC {row.auc_change:+.3f}")
+        if row.size_ratio < SIZE_RATIO_TARGET:
+            missed.append(f"size x{row.size_ratio:.1f}")
+        return "met" if not missed else "missed: " + ", ".join(missed)
+
+    results["target"] = results.apply(verdict, axis=1) if len(results) else pd.Series(dtype=str)
+    return results
+
+
+def quantization_macros(results: pd.DataFrame) -> dict:
+    """Notebook 04's numbers for the paper from ``quantization_targets``'s table (the sweep's
+    rows only counted): variants, flags, the light CNN's files, their targets and the limits."""
+    main = results[results["group"] == "main"]
+    light = main[main["model"] == LIGHT].set_index("variant")
+    macros = {"NumVariants": int(main["variant"].nunique()), "NumFlagged": int((main["flag"] != "ok").sum()),
+              "NumSweepModels": int(results.loc[results["group"] == "sweep", "model"].nunique()),
+              "PtqAucLimit": INT8_AUC_LIMITS["int8_ptq"], "QatAucLimit": INT8_AUC_LIMITS["int8_qat"],
+              "SizeRatioTarget": SIZE_RATIO_TARGET}
+    if light.empty:
+        return macros
+    macros.update({
+        "LightFloatKB": round(float(light.loc["float32", "size_kb"])), "LightPtqKB": round(float(light.loc["int8_ptq", "size_kb"])),
+        "LightPtqAuc": float(light.loc["int8_ptq", "val_auc"]), "LightFloatAuc": float(light.loc["float32", "val_auc"]),
+        "LightPtqAgreement": float(light.loc["int8_ptq", "agreement"]),
+        "LightSizeRatio": float(light.loc["int8_ptq", "size_ratio"]), "LightPtqTarget": light.loc["int8_ptq", "target"],
+    })
+    if "int8_qat" in light.index:
+        macros.update({"LightQatAuc": float(light.loc["int8_qat", "val_auc"]), "LightQatTarget": light.loc["int8_qat", "target"],
+                       "LightQatAgreement": float(light.loc["int8_qat", "agreement"])})
+    return macros
+
