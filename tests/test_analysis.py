@@ -255,3 +255,39 @@ def test_baselines_get_local_imagenet_weights_and_the_sweep_its_settings():
     (swept,) = sweep_records(trainings, cards)
     assert swept["width"] == 0.5 and swept["params"] == 10 and swept["model"] == "light_cnn_w0.5"
 
+
+
+def test_evaluation_macros_read_the_light_cnn_rows_and_every_study():
+    test = toy_manifest().query("split == 'test'").reset_index(drop=True).assign(group=lambda f: f["video_id"])
+    val = toy_manifest().query("split == 'val'").reset_index(drop=True).assign(group=lambda f: f["video_id"])
+    scores = np.where(test["label"] == 1, 0.8, 0.2) + np.linspace(0, 0.1, len(test))
+    val_scores = np.where(val["label"] == 1, 0.7, 0.3)
+    report = evaluate.test_report(test, scores, val["label"], val_scores, threshold_rule="youden", aggregation="mean",
+                                  bootstrap_samples=20, seed=0)
+    results = pd.DataFrame([{"model": "light_cnn", "variant": v, **report} for v in ("float32", "int8_ptq")])
+    seeds = pd.DataFrame([{"model": "light_cnn", "seed": s, **report} for s in (1, 2)])
+    errors = analysis.errors_by_method(test, scores, report["threshold"])
+    gate = evaluate.operating_points(val["label"], val_scores, test, scores, bootstrap_samples=20)
+    differences = pd.DataFrame(columns=["model", "AUC difference", "CI low", "CI high", "half width", "verdict"])
+    robustness = pd.DataFrame({"variant": ["int8_ptq"] * 2, "degradation": ["jpeg", "low_light"], "auc": [0.9, 0.7]})
+    macros = analysis.evaluation_macros(
+        results, seeds, test, val, differences=differences, resolvable=float("nan"), robustness=robustness, errors=errors,
+        gate=gate, ablation=pd.DataFrame(), cross_manipulation=pd.DataFrame(), cross_dataset=pd.DataFrame(),
+        sbi_study=pd.DataFrame())
+    assert macros["TestAucInt"] == report["auc"] and macros["NumSeedsEval"] == 2 and macros["SeedAucStd"] == 0.0
+    assert macros["WorstDegradation"] == "low light" and macros["NumBaselines"] == 0
+    assert macros["NumTestVideos"] == test["video_id"].nunique()
+    assert evaluate.test_paper_table(results).columns[2] == "AUC"
+
+
+def test_ablation_and_sbi_tables_pair_the_arms_seed_by_seed():
+    test = toy_manifest().query("split == 'test'").reset_index(drop=True).assign(group=lambda f: f["video_id"])
+    good = np.where(test["label"] == 1, 0.8, 0.2) + np.linspace(0, 0.1, len(test))
+    weak = np.linspace(0, 1, len(test))
+    arms = {"without degradations": [[weak, weak]], "with degradations": [[good, good]]}
+    ablation = analysis.ablation_table(test, test, arms, bootstrap_samples=20, seed=0)
+    assert list(ablation["test set"]) == ["clean test", "degraded copies"] and (ablation["difference"] > 0).all()
+    sbi = analysis.sbi_study_table({"test": (test, None)}, {"test": ([good], [weak])}, test, {"swap": [good]}, {"swap": [weak]},
+                                   main_sbi=False, bootstrap_samples=20, seed=0)
+    assert list(sbi["test set"]) == ["test", "swap left out"]
+    assert list(sbi.columns[1:3]) == ["without SBI AUC", "without SBI std"] and (sbi["difference"] < 0).all()

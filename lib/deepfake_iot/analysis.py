@@ -17,6 +17,7 @@ import pandas as pd
 
 from deepfake_iot import metrics
 from deepfake_iot.data.methods import fake_methods, method_subset
+from deepfake_iot.evaluate import result_row, study_row
 
 
 def subset_auc(frame: pd.DataFrame, scores, methods: list[str]) -> float:
@@ -302,3 +303,83 @@ def comparison_sentence(differences: pd.DataFrame, resolvable: float, reference:
 
 def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def ablation_table(test: pd.DataFrame, pooled_frame: pd.DataFrame, arms: dict, *, bootstrap_samples: int,
+                   seed: int) -> pd.DataFrame:
+    """The degradation-training study: both arms on the clean test split and on every degraded
+    copy pooled (rows of ``pooled_frame``). ``arms`` maps an arm to its runs, one per seed, each
+    ``[test scores, scores of each degraded set...]``."""
+    clean = {arm: [scores[0] for scores in runs] for arm, runs in arms.items()}
+    degraded = {arm: [np.concatenate(scores[1:]) for scores in runs] for arm, runs in arms.items()}
+    return pd.DataFrame([
+        study_row(test, "clean test", clean, bootstrap_samples=bootstrap_samples, seed=seed),
+        study_row(pooled_frame, "degraded copies", degraded, bootstrap_samples=bootstrap_samples, seed=seed),
+    ])
+
+
+def sbi_study_table(sets: dict, arm_scores: dict, test: pd.DataFrame, held_out_scores: dict, held_out_sbi: dict, *,
+                    main_sbi: bool, bootstrap_samples: int, seed: int) -> pd.DataFrame:
+    """The self-blending study: one row per test set (``sets``: label -> (frame, images);
+    ``arm_scores``: label -> (the main runs' scores, the other setting's), one array per seed),
+    then one per method left out of training by both arms (its fakes and the reals of ``test``).
+    ``main_sbi`` says whether the main runs used self-blending; arms are named by it."""
+    main_arm, other_arm = ("with SBI", "without SBI") if main_sbi else ("without SBI", "with SBI")
+
+    def arms(main_scores, other_scores):
+        return dict(sorted({main_arm: main_scores, other_arm: other_scores}.items(), reverse=True))
+
+    rows = [study_row(sets[label][0], label, arms(*arm_scores[label]), bootstrap_samples=bootstrap_samples, seed=seed)
+            for label in arm_scores]
+    for method in [m for m in held_out_scores if m in held_out_sbi]:
+        mask = method_subset(test, [method])
+        rows.append(study_row(test[mask].reset_index(drop=True), f"{method} left out",
+                              arms([s[mask] for s in held_out_scores[method]], [s[mask] for s in held_out_sbi[method]]),
+                              bootstrap_samples=bootstrap_samples, seed=seed))
+    return pd.DataFrame(rows)
+
+
+def cross_dataset_row(model: str, variant: str, report: dict, in_dataset) -> dict:
+    """One row of the cross-dataset table: the file's AUC on the main test split beside its
+    ``test_report`` on the second dataset."""
+    return {"model": model, "variant": variant, "test AUC": in_dataset["auc"], "cross AUC": report["auc"],
+            "CI low": report["auc_low"], "CI high": report["auc_high"], "cross F1": report["f1_macro"],
+            "cross video AUC": report["video_auc"]}
+
+
+def evaluation_macros(results: pd.DataFrame, seeds: pd.DataFrame, test: pd.DataFrame, val: pd.DataFrame, *,
+                      differences: pd.DataFrame, resolvable: float, robustness: pd.DataFrame, errors: pd.DataFrame,
+                      gate: pd.DataFrame, ablation: pd.DataFrame, cross_manipulation: pd.DataFrame,
+                      cross_dataset: pd.DataFrame, sbi_study: pd.DataFrame) -> dict:
+    """Notebook 05's numbers and sentences for the paper, from its tables: the int8 and float
+    light CNN's test metrics, the seeds, the paired comparisons, the gate, robustness, errors
+    and the studies (the notebook adds its parameters and the calibration numbers)."""
+    light_int8, light_float = result_row(results, "light_cnn", "int8_ptq"), result_row(results, "light_cnn", "float32")
+    light_seeds = seeds[seeds["model"] == "light_cnn"]
+    worst = robustness[robustness["variant"] == "int8_ptq"].groupby("degradation")["auc"].min()
+    int8 = {macro: float(light_int8[column]) for macro, column in (
+        ("TestAucInt", "auc"), ("TestAucIntLow", "auc_low"), ("TestAucIntHigh", "auc_high"), ("TestFOneInt", "f1_macro"),
+        ("TestAccInt", "accuracy"), ("TestBalAccInt", "balanced_accuracy"), ("TestBalAccIntLow", "balanced_accuracy_low"),
+        ("TestBalAccIntHigh", "balanced_accuracy_high"), ("TestRecallRealInt", "recall_real"),
+        ("TestRecallFakeInt", "recall_fake"), ("TestVideoAucIntLow", "video_auc_low"),
+        ("TestVideoAucIntHigh", "video_auc_high"), ("TestVideoAucInt", "video_auc"), ("TestEerInt", "eer"))}
+    return {
+        "NumTestCrops": len(test), "NumTestVideos": int(test["video_id"].nunique()),
+        "NumTestGroups": int(test["group"].nunique()), "NumValGroups": int(val["group"].nunique()),
+        **int8, **gate_macros(gate), "TestAucFloat": float(light_float["auc"]),
+        "SeedAucMean": float(light_seeds["auc"].mean()),
+        "SeedAucStd": float(light_seeds["auc"].std(ddof=1)) if len(light_seeds) > 1 else 0.0,
+        "NumSeedsEval": len(light_seeds), "ResolvableAucDiff": resolvable,
+        "SeedBalAccMean": float(light_seeds["balanced_accuracy"].mean()), "SeedVideoAucMean": float(light_seeds["video_auc"].mean()),
+        "NumBaselinesBeaten": int((differences["verdict"] == "light_cnn better").sum()),
+        "NumBaselinesUnresolved": int((differences["verdict"] == "not resolved").sum()),
+        "NumBaselines": len(differences), **sbi_macros(sbi_study),
+        "ComparisonSentence": comparison_sentence(differences, resolvable),
+        "WorstDegradation": str(worst.idxmin()).replace("_", " ") if len(worst) else "none",
+        "WorstDegradationAuc": float(worst.min()) if len(worst) else float("nan"),
+        "NumErrorsInt": int(light_int8["fp"] + light_int8["fn"]),
+        "HardestMethod": str(errors.sort_values("error rate").iloc[-1]["method"]).replace("_", " "),
+        "HardestMethodErrorRate": float(errors["error rate"].max()),
+        **generalization_macros(ablation, cross_manipulation, cross_dataset),
+    }
+

@@ -220,3 +220,23 @@ def study_paper_table(study: pd.DataFrame) -> pd.DataFrame:
         table[column] = study[column].map(lambda v: f"{v:+.3f}")
     table["seeds"] = study["seeds"].astype(int)
     return table
+
+
+def result_row(results: pd.DataFrame, model: str, variant: str) -> pd.Series:
+    """The row of ``model``'s ``variant`` in a table with ``model`` and ``variant`` columns."""
+    match = results[(results["model"] == model) & (results["variant"] == variant)]
+    if match.empty:
+        raise KeyError(f"no row for {model} {variant}")
+    return match.iloc[0]
+
+
+TEST_COLUMNS = {"auc": "AUC", "auc_low": "CI low", "auc_high": "CI high", "balanced_accuracy": "bal. acc.",
+                "recall_real": "recall real", "recall_fake": "recall fake", "accuracy": "accuracy", "f1_macro": "F1",
+                "video_auc": "video AUC", "eer": "EER"}  # fmt: skip
+
+
+def test_paper_table(results: pd.DataFrame, variants=("float32", "int8_ptq", "int8_qat")) -> pd.DataFrame:
+    """``test_report`` rows as the paper's test table prints them: the deployed ``variants``."""
+    table = results[["model", "variant", *TEST_COLUMNS]].rename(columns=TEST_COLUMNS)
+    return table[table["variant"].isin(variants)]
+
