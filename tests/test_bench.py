@@ -156,3 +156,24 @@ def test_runtimes_side_by_side_each_in_its_own_process(tiny_models, tmp_path):
     assert "unknown TFLite runtime" in unknown[0]["error"]
     with pytest.raises(RuntimeError, match="deepfake_iot.bench failed"):
         bench.run_in_process("/bin/false", files, runtime=None, runs=1)
+
+
+def test_latency_macros_read_the_one_thread_medians():
+    one_thread = pd.DataFrame({"model": ["light_cnn", "light_cnn", "mobilenet_v3_small"],
+                               "variant": ["int8_ptq", "float32", "int8_ptq"], "median_ms": [1.0, 3.0, 4.0]})
+    latency = one_thread.assign(runtime="ai_edge_litert", peak_rss_mb=[50.0, 60.0, 70.0], threads=1)
+    macros = bench.latency_macros(one_thread, latency, {"cpu": "x"} | bench.device_info(), committed=pd.DataFrame(),
+                                  unsupported=[], untimed_threads=[8], tradeoff_table=pd.DataFrame({"group": ["main", "sweep"]}))
+    assert macros["LightIntSpeedup"] == 3.0 and macros["LightVsMobileNetThree"] == 4.0 and macros["MobileNetThreeMs"] == 4.0
+    assert macros["NumThreadsNotTimed"] == 1 and macros["NumSweepTimed"] == 1 and "MesoMs" not in macros
+
+
+def test_benchmark_files_times_main_files_per_thread_count_and_sweep_files_once(tiny_models, tmp_path):
+    bad = tmp_path / "broken" / "float32.tflite"
+    bad.parent.mkdir()
+    bad.write_bytes(b"not a model at all, but long enough")
+    files = [tiny_models["float32"], tiny_models["int8_ptq"], bad]
+    groups = {("tiny", "float32"): "main", ("tiny", "int8_ptq"): "sweep", ("broken", "float32"): "main"}
+    rows, unsupported = bench.benchmark_files(files, groups, [1, 2], out_root=tmp_path, warmup=0, runs=2, progress=False)
+    assert [(r["variant"], r["threads"]) for r in rows] == [("float32", 1), ("float32", 2), ("int8_ptq", 1)]
+    assert len(unsupported) == 1 and unsupported[0]["file"] == "broken/float32.tflite"

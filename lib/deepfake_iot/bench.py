@@ -660,6 +660,58 @@ def frame_path_macros(frame_path: pd.DataFrame, detectors: pd.DataFrame, runtime
     }
 
 
+def benchmark_files(files, groups: dict, threads, *, out_root: Path, warmup: int, runs: int,
+                    min_seconds: float = 0.0, runtime: str | None = None, progress: bool = True):
+    """Bare-invoke timings of ``files``: a ``main`` file (``groups[(model, variant)]``) at each of
+    ``threads``, a sweep file at one thread only (for the trade-off). Returns ``(rows,
+    unsupported)``: one row per file and thread count, and the files this runtime cannot run
+    (an operator newer than the device's runtime, say) with the reason."""
+    from tqdm.auto import tqdm
+
+    rows, unsupported = [], []
+    for path in tqdm(files, desc="files", disable=not progress):
+        kind = groups[(path.parent.name, path.stem)]
+        for count in threads if kind == "main" else [1]:
+            try:
+                result = benchmark_model(path, threads=count, warmup=warmup, runs=runs,
+                                         min_seconds=min_seconds, runtime=runtime)
+            except ValueError as error:
+                unsupported.append({"file": str(Path(path).relative_to(out_root)), "reason": str(error).split(": ", 1)[-1]})
+                break
+            rows.append({"model": path.parent.name, "variant": path.stem, "group": kind, **result})
+    return rows, unsupported
+
+
+REFERENCE_MACROS = {"mobilenet_v3_small": "MobileNetThreeMs", "meso4": "MesoMs", "mobilenet_v2_035": "MobileNetTwoMs",
+                    "efficientnet_b0": "EfficientNetMs"}  # fmt: skip
+
+
+def latency_macros(one_thread: pd.DataFrame, latency: pd.DataFrame, info: dict, *, committed: pd.DataFrame,
+                   unsupported: list, untimed_threads: list, tradeoff_table: pd.DataFrame) -> dict:
+    """The bare-invoke numbers the paper quotes, from the one-thread rows of the main files
+    (``one_thread``) and every row (``latency``): the light CNN's int8 and float32 medians and
+    their ratio, each baseline's int8 median, memory, the runtime and what was not timed."""
+    def median(model_name, variant):
+        match = one_thread[(one_thread["model"] == model_name) & (one_thread["variant"] == variant)]
+        return float(match["median_ms"].iloc[0]) if len(match) else float("nan")
+
+    light_int8, light_float = median("light_cnn", "int8_ptq"), median("light_cnn", "float32")
+    macros = {
+        "HostDevice": device_slug(info), "HostCpu": info.get("cpu", "unknown"), "Runtime": str(latency["runtime"].iloc[0]),
+        "LightIntMs": light_int8, "LightFloatMs": light_float, "LightIntSpeedup": light_float / light_int8,
+        "LightIntFps": 1000.0 / light_int8, "PeakRssMb": float(latency["peak_rss_mb"].max()),
+        "NumDeviceRuns": int(committed["device"].nunique()) if len(committed) else 0,
+        "NumUnsupported": len(unsupported), "NumThreadsNotTimed": len(untimed_threads),
+        "NumSweepTimed": int((tradeoff_table["group"] == "sweep").sum()),
+        # how many times faster than MobileNetV3-Small ("--" if not timed)
+        "LightVsMobileNetThree": median("mobilenet_v3_small", "int8_ptq") / light_int8,
+    }
+    for name, macro in REFERENCE_MACROS.items():
+        if (one_thread["model"] == name).any():
+            macros[macro] = median(name, "int8_ptq")
+    return macros
+
+
 def _pixels(size_name: str) -> int:
     width, height = (int(v) for v in size_name.split("x"))
     return width * height

@@ -348,3 +348,10 @@ def quality_sentence(summary: pd.DataFrame) -> str:
         f"{row.false_per_frame:.2f} false detections per face-free frame, {row.median_ms:.3g} ms a frame"
         for row in summary.itertuples()
     )
+
+
+def placement_macros() -> dict:
+    """How the portrait is placed in the detector frames, as the paper states it."""
+    return {"NumFaceSizes": len(FACE_FRACTIONS), "NumFacePositions": len(POSITIONS),
+            "NumFaceAngles": len(ANGLES_DEG), "IouFound": IOU_FOUND}
+

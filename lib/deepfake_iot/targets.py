@@ -184,3 +184,9 @@ def quantization_macros(results: pd.DataFrame) -> dict:
                        "LightQatAgreement": float(light.loc["int8_qat", "agreement"])})
     return macros
 
+
+def limit_macros() -> dict:
+    """The frame path's target limits as the paper states them."""
+    return {"TargetPathSpeedup": int(PATH_SPEEDUP_TARGET), "TargetFloatSpeedup": f"{FLOAT_SPEEDUP_TARGET:g}",
+            "TargetDetectorRatio": int(DETECTOR_RATIO_TARGET), "TargetMemoryMb": int(MEMORY_LIMIT_MB)}
+
