@@ -62,3 +62,31 @@ def test_papermill_sees_every_parameter(path):
     assert seen == set(notebook_parameters(path)), (
         f"papermill cannot parse: {set(notebook_parameters(path)) - seen}"
     )
+
+
+MAX_LOGIC_LINES = 15
+
+
+def logic_lines(source: str) -> int:
+    """Lines that do something: not blank, not a comment (a statement's continuation lines count)."""
+    return sum(1 for line in source.splitlines() if line.strip() and not line.strip().startswith("#"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_code_cells_stay_short_enough_to_narrate(path):
+    """A cell over 15 logic lines computes rather than narrates: its work belongs in the library.
+
+    Exempt: the parameters cell, one documented parameter a line, which papermill needs as one
+    tagged cell. The Colab set-up cell at the top is not exempt (it fits)."""
+    cells = json.loads(path.read_text())["cells"]
+    long = [
+        (cell.get("id"), logic_lines("".join(cell["source"])))
+        for cell in cells
+        if cell["cell_type"] == "code" and "parameters" not in cell.get("metadata", {}).get("tags", [])
+        and logic_lines("".join(cell["source"])) > MAX_LOGIC_LINES
+    ]
+    assert not long, f"{path.name}: cells over {MAX_LOGIC_LINES} logic lines (id, lines): {long}"
+
+
+def test_logic_lines_skip_blanks_and_comments():
+    assert logic_lines("x = 1\n\n# a note\n  # indented note\ny = f(\n    2)\n") == 3
