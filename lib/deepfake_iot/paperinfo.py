@@ -1,5 +1,6 @@
 """What the paper says about its own build: commit, machine, run time, and which notebook made
-each figure, written as ``paper/generated/build.tex`` just before LaTeX runs.
+each figure, written as ``paper/generated/build.tex`` by the runner just before LaTeX runs (the
+results' numbers and tables are ``report.py``'s, written by the notebooks themselves).
 
 ``\\figsource{name}`` prints the notebook that saved ``figures/name.pdf`` (read from the figure
 manifest that :func:`deepfake_iot.figures.save_figure` keeps), so a caption never names its

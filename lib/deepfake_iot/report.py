@@ -1,5 +1,7 @@
-"""Tables and quoted numbers for the paper, all generated: LaTeX booktabs tables (with a CSV
-twin under ``results/tables``) and ``\\newcommand`` macros under ``paper/generated``."""
+"""How the notebooks' results reach the paper: LaTeX booktabs tables (with a CSV twin under
+``results/tables``) and ``\\newcommand`` macros under ``paper/generated``, all generated, through
+``Run.write_table`` and ``Run.write_macros``. The facts of the build itself (commit, machine,
+which notebook drew each figure) are ``paperinfo.py``'s."""
 
 from __future__ import annotations
 

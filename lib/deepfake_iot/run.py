@@ -1,4 +1,7 @@
-"""A notebook's view of its run: where to write, with which parameters, and under whose name.
+"""Inside one notebook: its run (``Run``) knows where to write, with which parameters and under
+whose name, and publishes through it: figures (``figures.save_figure``), tables and macros
+(``report``), the files passed to later notebooks (``handoff``, named in ``paths.HANDOFFS``).
+Running the notebooks one after another is ``runner.py``'s job, not this module's.
 
 Every notebook starts with ``run = Run.start("NN_name", globals())`` right after its parameters
 cell. The run reads the notebook's own declared parameter names, so the same code works when

@@ -1,4 +1,5 @@
-"""Execute the numbered notebooks headlessly with papermill, then build the paper.
+"""Outside the notebooks: execute the numbered notebooks headlessly with papermill, one after
+another, then build the paper (what a single notebook does with its run is ``run.py``'s job).
 
 ``run_all.sh`` sets up the environment and calls ``python -m deepfake_iot.runner``; the options
 are the same (see ``--help``). Parameters are checked for every notebook before the first one
