@@ -16,7 +16,6 @@ box overlaps the known one by IoU >= 0.5, a false detection is any box on a face
 
 from __future__ import annotations
 
-import importlib.metadata
 import math
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ import pandas as pd
 
 from deepfake_iot import degrade
 from deepfake_iot.data.faces import largest_face
+from deepfake_iot.paths import installed_file
 
 PORTRAIT_FILE = "grace_hopper.jpg"
 # (x, y, w, h) in the 512x600 portrait, checked by hand on a 50-pixel grid: cheek to cheek,
@@ -49,15 +49,8 @@ IOU_FOUND = 0.5
 
 def _sample_data(name: str) -> Path:
     """A file of matplotlib's sample data, found without importing matplotlib."""
-    try:
-        path = Path(
-            importlib.metadata.distribution("matplotlib").locate_file(
-                f"matplotlib/mpl-data/sample_data/{name}"
-            )
-        )
-    except importlib.metadata.PackageNotFoundError:
-        path = None
-    if path is None or not path.is_file():
+    path = installed_file("matplotlib", f"matplotlib/mpl-data/sample_data/{name}")
+    if path is None:
         raise FileNotFoundError(
             f"matplotlib's sample image {name} not found: install matplotlib "
             "(requirements-device.txt pins it)"

@@ -51,6 +51,17 @@ def equal_error_rate(labels, scores) -> tuple[float, float]:
     return float(fpr[index]), float(thresholds[index])
 
 
+def _percentile_interval(point: float, estimates: np.ndarray, alpha: float) -> tuple[float, float, float]:
+    """``(point, low, high)``: the ``alpha/2`` and ``1 - alpha/2`` quantiles of the finite
+    bootstrap ``estimates`` (NaN bounds when none is finite)."""
+    estimates = np.asarray(estimates, dtype=float)
+    estimates = estimates[np.isfinite(estimates)]
+    if estimates.size == 0:
+        return point, float("nan"), float("nan")
+    low, high = np.quantile(estimates, [alpha / 2, 1 - alpha / 2])
+    return point, float(low), float(high)
+
+
 def frame_metrics(labels, scores, threshold: float = 0.5) -> dict:
     """Threshold-free and thresholded metrics of fake-vs-real scores.
 
@@ -290,11 +301,7 @@ def bootstrap_ci(
                 estimates[row] = function(labels[chosen], values[chosen])
             except ValueError:
                 estimates[row] = np.nan
-    estimates = estimates[np.isfinite(estimates)]
-    if estimates.size == 0:
-        return point, float("nan"), float("nan")
-    low, high = np.quantile(estimates, [alpha / 2, 1 - alpha / 2])
-    return point, float(low), float(high)
+    return _percentile_interval(point, estimates, alpha)
 
 
 def reliability_table(labels, scores, bins: int = 15) -> pd.DataFrame:
@@ -451,11 +458,7 @@ def paired_auc_difference(frame_df: pd.DataFrame, scores_a, scores_b, n: int = 1
     counts = resample_counts(frame_df, n=n, seed=seed, unit=unit if unit in frame_df else "video_id")
     mean_auc = lambda arrays: np.mean([resampled_aucs(labels, s, counts) for s in arrays], axis=0)  # noqa: E731
     estimates = mean_auc(seeds_a) - mean_auc(seeds_b)
-    estimates = estimates[np.isfinite(estimates)]
-    if estimates.size == 0:
-        return point, float("nan"), float("nan")
-    low, high = np.quantile(estimates, [alpha / 2, 1 - alpha / 2])
-    return point, float(low), float(high)
+    return _percentile_interval(point, estimates, alpha)
 
 
 def seed_mean_auc_interval(frame_df: pd.DataFrame, scores, n: int = 1000, seed: int = 0, alpha: float = 0.05,
@@ -467,11 +470,7 @@ def seed_mean_auc_interval(frame_df: pd.DataFrame, scores, n: int = 1000, seed: 
     point = float(np.mean([skm.roc_auc_score(labels, s) for s in arrays]))
     counts = resample_counts(frame_df, n=n, seed=seed, unit=unit if unit in frame_df else "video_id")
     estimates = np.mean([resampled_aucs(labels, s, counts) for s in arrays], axis=0)
-    estimates = estimates[np.isfinite(estimates)]
-    if estimates.size == 0:
-        return point, float("nan"), float("nan")
-    low, high = np.quantile(estimates, [alpha / 2, 1 - alpha / 2])
-    return point, float(low), float(high)
+    return _percentile_interval(point, estimates, alpha)
 
 
 def apcer_bpcer(labels, scores, threshold: float) -> tuple[float, float]:

