@@ -1,37 +1,59 @@
 """Helper library of the deepfake IoT detection compendium.
 
-Two sides, one rule: the TensorFlow side (augment, pipeline, models, train, quantize) may import
-TensorFlow; everything else (paths, params, data, figures, report, bench, demo) never does, so
-the device notebook runs with only a TFLite runtime and importing a helper stays cheap.
+Two sides, one rule: the TensorFlow side (augment, pipeline, models, train, quantize, explain)
+may import TensorFlow; everything else (paths, params, data, plan, metrics, evaluate, analysis,
+plots, figures, report, bench, demo) never does, so the device notebook runs with only a TFLite
+runtime and importing a helper stays cheap.
 
 Where things are, in data-flow order (and what a newcomer edits):
 
 ==========================  ==================================================================
 ``params/default.yaml``     every parameter of every notebook, commented; profiles override it
+``paths.py``                the output folders, atomic writes, and ``HANDOFFS``: every file one
+                            notebook writes and another reads, named once (``Run.handoff``)
 ``data/layouts.py``         a real dataset's folder layout -> one row per video (add a loader:
                             an ``index_<name>`` function and its entry in ``index_dataset``)
+``data/build.py``           a dataset choice -> face crops (synthetic render or a real layout)
 ``data/synthetic.py``,      the embedded synthetic benchmark, its renderer and self-blending
 ``data/render.py``,
 ``data/sbi.py``
 ``data/faces.py``           face detectors and the one crop path (extraction, benchmark, demo)
-``data/manifest.py``        identity splits, leakage proof, manifest I/O
-``data/probe.py``           the shortcut probe of notebook 01
+``data/manifest.py``        identity splits, leakage proof, manifest I/O, notebook 01's macros
+``data/methods.py``         manipulation methods: which exist, their rows, one left out
+``data/probe.py``,          the shortcut probe of notebook 01; the second, cross-dataset set
+``data/cross.py``
 ``degrade.py``,             the IoT degradations, OpenCV and in-graph twins (add a degradation:
 ``augment.py``              both files, plus ``params/default.yaml``'s ``robustness_names``)
 ``pipeline.py``             the ``tf.data`` input pipeline
 ``models.py``               the light CNN and the baselines (add a baseline: ``_backbone`` or a
-                            ``build_<name>`` in ``build_model``, plus ``params``' ``models``)
-``train.py``                training, resumable, with its cards
-``quantize.py``             TFLite conversion and QAT
-``metrics.py``              formulas: AUC, EER, bootstrap over groups, paired differences (add a
-                            metric here, then show it in ``evaluate.test_report``)
-``evaluate.py``             scoring files and models; the tables of notebook 05
-``analysis.py``             notebook 03's training plan, notebook 05's studies and sentences
-``plots.py``, ``figures.py``  every figure (add a figure: a function in ``plots.py``, saved by
-                            ``Run.save_figure`` in its notebook)
+                            ``build_<name>`` in ``build_model``, ``plan.model_options`` if it
+                            takes options, plus ``params``' ``models``)
+``plan.py``                 notebook 03's trainings (models x seeds, the studies) and their table
+``train.py``                training, resumable, with its cards; one planned run
+``quantize.py``             TFLite conversion, QAT and the checks of every file
+``metrics.py``              formulas: AUC, EER, F1, thresholds, bootstrap over groups, paired
+                            differences (add a metric here, then show it in
+                            ``evaluate.test_report``)
+``evaluate.py``             scoring TFLite files (the one scoring path), test reports, tables
+``analysis.py``             notebook 05's studies, sentences and macros
+``plots.py``                every figure, drawn (add a figure: a function here, saved by
+                            ``Run.save_figure`` in its notebook); ``explain.py`` computes Grad-CAM
+``figures.py``              saving figures with provenance (nothing is drawn there)
 ``bench.py``, ``facebench.py``  the device benchmark and the frame path (notebook 06)
-``targets.py``              the performance targets, met or missed
-``report.py``, ``run.py``   paper macros and tables; a notebook's run, paths and provenance
+``targets.py``              the performance and int8 targets, met or missed
+``run.py``                  inside a notebook: its run, folders, hand-offs, tables, macros
+``report.py``               tables and macros for the paper
+``runner.py``,              outside the notebooks: run them all (papermill), then the facts of
+``paperinfo.py``            the paper's build (commit, machine, which notebook drew a figure)
+``tflite_io.py``            loading and invoking ``.tflite`` files under any installed runtime
+``demo.py``, ``demo_model.py``  the camera demo and its committed model; ``browse.py`` a run's files
+``params.py``,              parameter files and notebook parameters; provenance stamps (commit,
+``provenance.py``           versions)
+``data/intake.py``,         reading real dataset folders safely: archives, videos, frames, frame
+``data/archive.py``,        extraction and the manifest's columns
+``data/extract.py``,
+``data/frames.py``,
+``data/schema.py``
 ==========================  ==================================================================
 """
 
