@@ -241,3 +241,11 @@ def test_benchmarks_return_a_rate(tmp_path):
         pipeline.benchmark_train_step(model, dataset, steps=2)
     model.compile("sgd", "binary_crossentropy")
     assert pipeline.benchmark_train_step(model, dataset, steps=2, warmup=1) > 0
+
+
+def test_split_arrays_are_the_unaugmented_split_in_manifest_order(tmp_path):
+    manifest = png_manifest(tmp_path)
+    images, labels = pipeline.split_arrays(manifest, tmp_path, "test", 40, batch_size=4)
+    assert images.shape == (6, 40, 40, 3) and labels.dtype.kind == "i"
+    np.testing.assert_array_equal(labels, manifest.loc[14:, "label"].to_numpy())
+    np.testing.assert_allclose(images[:, 5, 5, 0] * 255, np.arange(14, 20) * 10, atol=1e-3)

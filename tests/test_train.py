@@ -304,3 +304,28 @@ def test_multiworker_with_two_local_workers_matches_one_device(tmp_path, root):
     # workers, so the runs differ only by floating-point summation order.
     assert loss_gap.max() < 1e-3
     assert probability_gap.max() < 1e-3
+
+
+def test_train_planned_leaves_the_held_out_method_out_and_names_the_run(tmp_path):
+    import cv2
+
+    from deepfake_iot.plan import training_plan
+
+    rows = []
+    for split in ("train", "val", "test"):
+        for index, (method, label) in enumerate([("real", 0), ("swap", 1), ("blend", 1), ("real", 0)] * 2):
+            path = f"crops/{split}_{index}.png"
+            (tmp_path / "crops").mkdir(exist_ok=True)
+            cv2.imwrite(str(tmp_path / path), np.full((32, 32, 3), 40 + 50 * label + index, np.uint8))
+            rows.append({"path": path, "label": label, "method": method, "video_id": f"{split}{index}", "split": split})
+    manifest = pd.DataFrame(rows)
+    plan = training_plan(["light_cnn"], 3, 1, manifest=manifest, crop_size=32, light_options={"width": 0.25},
+                         ablation_no_degradation=False, cross_manipulation=True, sweep_widths=[], sweep_depths=[],
+                         sweep_input_sizes=[])
+    entry = next(e for e in plan if e["held_out"] == "swap")
+    card = train.train_planned(entry, manifest, tmp_path, tmp_path / "models", augment_cfg={}, manifest_hash="m",
+                               global_batch=4, epochs=1, learning_rate=1e-3, patience=1, bn_momentum=0.9,
+                               class_weight=None, strategy="default", tensorboard=False)
+    assert card["model"] == "light_cnn_lofo_swap" and card["dir"] == "models/light_cnn_lofo_swap/seed3"
+    assert card["held_out"] == "swap" and card["group"] == "cross_manipulation"
+    assert (tmp_path / "models" / "light_cnn_lofo_swap" / "seed3" / "history.csv").is_file()
