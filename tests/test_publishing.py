@@ -63,3 +63,13 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
             raise RuntimeError("killed")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["x.txt"]
+
+
+def test_macros_carry_the_digits_their_units_can():
+    from deepfake_iot.report import carried
+
+    assert carried("LightIntFps", 7810.7) == 7811 and carried("DemoPeakRssMb", 86.52) == 87
+    assert carried("LightPtqKB", 104.6) == 105
+    assert carried("FramePathHaarMs", 43.84) == "43.8" and carried("LightIntMs", 0.1303) == "0.130"
+    assert carried("FramePathMs", 2.961) == "2.96" and carried("TestAucInt", 0.81234) == 0.81234
+    assert carried("NumCrops", 6000) == 6000 and carried("LightIntMs", float("nan")) != carried("LightIntMs", 1.0)

@@ -46,13 +46,30 @@ def format_number(value, digits: int = 3) -> str:
     return latex_escape(value)
 
 
+WHOLE_UNITS = ("Fps", "Mb", "MB", "KB", "Kb")  # frames per second and sizes: whole numbers
+LATENCY_UNITS = ("Ms",)  # latencies: three significant digits
+
+
+def carried(name: str, value):
+    """``value`` rounded to what a macro of that name can carry: frames per second and sizes in
+    whole units, latencies to three significant digits; anything else unchanged."""
+    if isinstance(value, bool) or not isinstance(value, float) or not math.isfinite(value):
+        return value
+    if name.endswith(WHOLE_UNITS):
+        return int(round(value))
+    if name.endswith(LATENCY_UNITS) and value:
+        decimals = max(0, 2 - math.floor(math.log10(abs(value))))
+        return f"{value:.{decimals}f}"
+    return value
+
+
 def write_macros(values: dict, path: Path, stamp: Stamp, digits: int = 3) -> Path:
     """One ``\\newcommand`` per entry; names are letters only (LaTeX's rule for macro names)."""
     lines = [stamp.header()]
     for name, value in values.items():
         if not _MACRO.match(name):
             raise ValueError(f"macro name '{name}' must be letters only (no digits, no '_')")
-        lines.append(f"\\newcommand{{\\{name}}}{{{format_number(value, digits)}}}\n")
+        lines.append(f"\\newcommand{{\\{name}}}{{{format_number(carried(name, value), digits)}}}\n")
     return atomic_write_text(path, "".join(lines))
 
 
