@@ -73,3 +73,15 @@ def test_macros_carry_the_digits_their_units_can():
     assert carried("FramePathHaarMs", 43.84) == "43.8" and carried("LightIntMs", 0.1303) == "0.130"
     assert carried("FramePathMs", 2.961) == "2.96" and carried("TestAucInt", 0.81234) == 0.81234
     assert carried("NumCrops", 6000) == 6000 and carried("LightIntMs", float("nan")) != carried("LightIntMs", 1.0)
+
+
+def test_tables_print_sizes_and_frame_rates_whole(tmp_path):
+    import pandas as pd
+
+    from deepfake_iot.provenance import Stamp
+    from deepfake_iot.report import write_table
+
+    frame = pd.DataFrame({"model": ["light_cnn"], "int8 KB": [104.688], "fps": [1569.96], "val AUC": [0.81234]})
+    stamp = Stamp(notebook="05_evaluation", profile="smoke", params_hash="x", commit="abc", dirty=False, time="t")
+    text = write_table(frame, tmp_path / "t.tex", tmp_path / "t.csv", stamp).read_text()
+    assert "light\\_cnn & 105 & 1{,}570 & 0.812" in text

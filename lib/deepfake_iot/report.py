@@ -73,6 +73,12 @@ def write_macros(values: dict, path: Path, stamp: Stamp, digits: int = 3) -> Pat
     return atomic_write_text(path, "".join(lines))
 
 
+def _whole(value):
+    """A size or frame rate as a whole number (NaN and text pass through)."""
+    value = value.item() if hasattr(value, "item") else value
+    return int(round(value)) if isinstance(value, float) and math.isfinite(value) else value
+
+
 def write_table(
     frame: pd.DataFrame,
     tex_path: Path,
@@ -81,7 +87,10 @@ def write_table(
     digits: int = 3,
     column_format: str | None = None,
 ) -> Path:
-    """A booktabs ``tabular`` (no float: the caption lives in main.tex) and its CSV twin."""
+    """A booktabs ``tabular`` (no float: the caption lives in main.tex) and its CSV twin.
+
+    Numbers get ``digits`` decimals, except columns of sizes and frame rates (names ending in
+    KB, MB or fps), which print whole: they carry no more."""
     with atomic_path(csv_path) as tmp:
         frame.to_csv(tmp, index=False)
     header = [latex_escape(column) for column in frame.columns]
@@ -93,10 +102,11 @@ def write_table(
         " & ".join(header) + " \\\\\n",
     ]
     lines.append("\\midrule\n")
+    whole = [str(column).lower().endswith(("kb", "fps", "mb")) for column in frame.columns]
     for row in frame.itertuples(index=False):
         cells = [
-            format_number(value.item() if hasattr(value, "item") else value, digits)
-            for value in row
+            format_number(_whole(value) if is_whole else (value.item() if hasattr(value, "item") else value), digits)
+            for value, is_whole in zip(row, whole, strict=True)
         ]
         lines.append(" & ".join(cells) + " \\\\\n")
     lines += ["\\bottomrule\n", "\\end{tabular}\n"]
