@@ -197,8 +197,8 @@ def gate_macros(gate: pd.DataFrame, target: float = 0.05) -> dict:
     if match.empty:
         return {"GateTarget": "--", "GateApcer": "--", "GateBpcer": "--", "GateBpcerLow": "--", "GateBpcerHigh": "--"}
     row = match.iloc[0]
-    percent = lambda value: 100 * float(value)  # noqa: E731
-    return {"GateTarget": round(percent(target)), "GateApcer": percent(row["test APCER"]),
+    percent = lambda value: f"{100 * float(value):.1f}"  # noqa: E731  a rate of a few hundred faces carries one decimal
+    return {"GateTarget": round(100 * float(target)), "GateApcer": percent(row["test APCER"]),
             "GateBpcer": percent(row["test BPCER"]), "GateBpcerLow": percent(row["BPCER low"]),
             "GateBpcerHigh": percent(row["BPCER high"])}  # fmt: skip
 
