@@ -197,10 +197,6 @@ def test_demo_on_an_image_and_a_video(tiny_models, tmp_path):
 
 
 def test_demo_names_missing_files(tiny_models, tmp_path):
-    lonely = tmp_path / "model.tflite"
-    lonely.write_bytes(tiny_models["float32"].read_bytes())
-    result = run_demo("--model", lonely, "--image", tmp_path / "none.png")
-    assert result.returncode == 2 and "sidecar" in result.stderr
     result = run_demo("--model", tmp_path / "absent.tflite", "--image", tmp_path / "none.png")
     assert result.returncode == 2 and "absent.tflite" in result.stderr
     result = run_demo("--model", tiny_models["float32"], "--image", tmp_path / "none.png")

@@ -28,7 +28,7 @@ import numpy as np
 
 from deepfake_iot import tflite_io
 from deepfake_iot.data import faces
-from deepfake_iot.paths import atomic_path
+from deepfake_iot.paths import atomic_path, give_umask_mode
 
 WINDOW = "deepfake-iot"
 LOG_FIELDS = ["frame", "face", "p_fake", "p_fake_smoothed", "label"]
@@ -39,6 +39,10 @@ FPS_WINDOW = 30  # frames over which the overlay's fps is a running rate
 QUIT_KEYS = {ord("q"), 27}  # q or Esc
 FAKE_COLOR, REAL_COLOR, NO_FACE_COLOR = (0, 0, 255), (0, 200, 0), (0, 200, 255)  # BGR
 DEFAULT_DETECTOR, DEFAULT_ENLARGE = "blazeface_short", 1.3
+# What a model without a sidecar (or a sidecar without these keys) runs with; the README's
+# "The sidecar" section lists every field.
+DEFAULT_THRESHOLD, DEFAULT_CLASS_ORDER = 0.5, ("real", "fake")
+SIDECAR_NEEDS = ("threshold", "class_order")
 
 
 class _TimedDetector:
@@ -98,17 +102,13 @@ class DeepfakeClassifier:
                 f"sidecar {sidecar_path} says input {dtype} but {self.model_path} takes "
                 f"{np.dtype(detail['dtype']).name}"
             )
-        order = self.sidecar.get("class_order", ["real", "fake"])
-        if list(order) != ["real", "fake"]:
+        order = self.sidecar.get("class_order", list(DEFAULT_CLASS_ORDER))
+        if list(order) != list(DEFAULT_CLASS_ORDER):
             raise ValueError(
                 f"sidecar {sidecar_path} gives class order {order}; the demo reads the model's "
                 "single output as P(fake), which needs ['real', 'fake']"
             )
-        if "threshold" not in self.sidecar:
-            raise ValueError(
-                f"sidecar {sidecar_path} has no 'threshold': re-export the model with notebook 04"
-            )
-        self.threshold = float(self.sidecar["threshold"])
+        self.threshold = float(self.sidecar.get("threshold", DEFAULT_THRESHOLD))
         self.detector = self.detector or self.sidecar.get("face_detector") or DEFAULT_DETECTOR
         if self.enlarge is None:
             self.enlarge = float(self.sidecar.get("face_enlarge") or DEFAULT_ENLARGE)
@@ -122,6 +122,21 @@ class DeepfakeClassifier:
             ) from error
         self.face_detector = _TimedDetector(detector)
         self._stamps = collections.deque(maxlen=FPS_WINDOW)
+
+    def sidecar_warning(self) -> str | None:
+        """One line naming what the sidecar lacks and the defaults used instead; None when the
+        sidecar has every field the verdict needs (``SIDECAR_NEEDS``)."""
+        sidecar_path = self.model_path.with_suffix(".json")
+        defaults = (f"threshold {DEFAULT_THRESHOLD}, class order {list(DEFAULT_CLASS_ORDER)}, "
+                    f"face detector {self.detector}, face enlargement {self.enlarge}")  # fmt: skip
+        if not sidecar_path.is_file():
+            return (f"no sidecar {sidecar_path} beside the model: running with the defaults "
+                    f"({defaults}); the verdicts are uncalibrated (README: 'The sidecar')")  # fmt: skip
+        missing = [key for key in SIDECAR_NEEDS if key not in self.sidecar]
+        if not missing:
+            return None
+        return (f"sidecar {sidecar_path} lacks {', '.join(missing)}: using the defaults "
+                f"({defaults}) (README: 'The sidecar')")  # fmt: skip
 
     def describe(self) -> str:
         """What the model is, in one line: from the sidecar's ``trained_on`` and ``note`` when
@@ -168,14 +183,15 @@ class DeepfakeClassifier:
 
 
 def read_sidecar(model_path: Path) -> dict:
-    """The sidecar ``<model>.json`` beside a ``.tflite`` file; errors name the missing file."""
+    """The sidecar ``<model>.json`` beside a ``.tflite`` file, or ``{}`` when there is none (the
+    defaults then apply: ``DeepfakeClassifier.sidecar_warning`` says so); a missing model, or a
+    sidecar that is not a JSON object, is an error naming the file."""
+    model_path = Path(model_path)
     sidecar_path = model_path.with_suffix(".json")
     if not model_path.is_file():
         raise FileNotFoundError(f"model {model_path} not found")
     if not sidecar_path.is_file():
-        raise FileNotFoundError(
-            f"sidecar {sidecar_path} not found: notebook 04 writes one beside each .tflite"
-        )
+        return {}
     try:
         sidecar = json.loads(sidecar_path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -288,6 +304,7 @@ class VideoOut:
             )
             os.close(fd)
             self.tmp = Path(tmp)
+            give_umask_mode(self.tmp)  # mkstemp's 0600 would follow the rename onto ``path``
             fourcc = cv2.VideoWriter_fourcc(*"mp4v")
             self.writer = cv2.VideoWriter(str(self.tmp), fourcc, self.fps, frame_bgr.shape[1::-1])
             if not self.writer.isOpened():
@@ -463,3 +480,9 @@ def summarize(results: list[dict]) -> dict:
         "mean_detect_ms": mean_detect,
         "fps": fps,
     }
+
+
+if __name__ == "__main__":  # python -m deepfake_iot.demo: the command (demo_command.py)
+    from deepfake_iot.demo_command import main
+
+    sys.exit(main())

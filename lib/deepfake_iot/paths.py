@@ -35,6 +35,19 @@ def output_root() -> Path:
     return Path(value).resolve() if value else project_root()
 
 
+def umask_mode() -> int:
+    """The mode a plain ``open(path, "w")`` gives a new file: 0o666 less the process's umask."""
+    mask = os.umask(0o022)  # read the umask (the only portable way is to set it) and put it back
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def give_umask_mode(path: Path | str) -> None:
+    """Give a file made by ``tempfile.mkstemp`` (always 0600) the mode an ordinary new file gets,
+    so the file renamed onto its target is as readable as the umask allows (0644 under 022)."""
+    os.chmod(path, umask_mode())
+
+
 def ensure_dir(path: Path | str) -> Path:
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
@@ -47,6 +60,7 @@ def atomic_path(target: Path | str, suffix: str | None = None):
 
     Use for writers that want a file name (``cv2.imwrite``, ``fig.savefig``, ``model.save``).
     The temporary name keeps the target's extension so that such writers pick the right format.
+    The file gets the umask's mode (``give_umask_mode``), not ``mkstemp``'s owner-only 0600.
     """
     target = Path(target)
     ensure_dir(target.parent)
@@ -57,6 +71,7 @@ def atomic_path(target: Path | str, suffix: str | None = None):
     os.close(fd)
     tmp_path = Path(tmp)
     try:
+        give_umask_mode(tmp_path)
         yield tmp_path
         os.replace(tmp_path, target)
     finally:
@@ -127,6 +142,7 @@ NEAR_DUPLICATES = "near_duplicates.csv"
 DEGRADED_MANIFEST = "degraded_manifest.csv"
 PIPELINE_THROUGHPUT = "pipeline_throughput.json"
 TRAINING_RUNS = "training_runs.csv"
+CONVERGENCE = "convergence.csv"
 EXTRA_MODELS = "extra_models.json"
 SWEEP_MODELS = "sweep_models.json"
 SELECTED_MODELS = "selected_models.json"
@@ -153,6 +169,7 @@ HANDOFFS: dict[str, tuple[str, str, str]] = {
     DEGRADED_MANIFEST: ("data", "02", "05"),
     PIPELINE_THROUGHPUT: ("results", "02", "people: pipeline against training speed"),
     TRAINING_RUNS: ("results", "03", "05 (every main run, every seed)"),
+    CONVERGENCE: ("results", "03", "people: did every run finish learning"),
     EXTRA_MODELS: ("results", "03", "05 (the study runs)"),
     SWEEP_MODELS: ("results", "03", "04 (the light CNN sweep)"),
     SELECTED_MODELS: ("results", "03", "04, 05 (each model's best seed on validation)"),
