@@ -10,7 +10,9 @@ papermill injected a profile's values and when a person runs the notebook in Jup
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +22,39 @@ from deepfake_iot.paths import ensure_dir, handoff, output_root, project_root
 from deepfake_iot.provenance import Stamp
 
 PROFILE_ENV = "DFIOT_PROFILE"
+RETRACING = "triggered tf.function retracing"
+
+
+class _FirstRetracingWarningOnly(logging.Filter):
+    """TensorFlow warns at every retrace of a function ("5 out of the last 5 calls ...
+    triggered tf.function retracing"): the first says it all, later ones are dropped."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if RETRACING not in record.getMessage():
+            return True
+        first, self.seen = not self.seen, True
+        return first
+
+
+def quiet_kernel() -> None:
+    """Keep library noise off a notebook's page; idempotent. ``run_all.sh`` runs it in each
+    kernel before the first cell, ``Run.start`` again for a notebook run by hand.
+
+    - ``tqdm.auto`` without ipywidgets warns "IProgress not found" and falls back on its text bar,
+      which is the bar wanted in an executed notebook: the warning goes;
+    - TensorFlow's retracing warning is shown once per kernel (``_FirstRetracingWarningOnly``);
+    - TensorFlow's C++ INFO and WARNING lines stay off (``TF_CPP_MIN_LOG_LEVEL=2`` unless set),
+      when this runs before TensorFlow is imported.
+    """
+    warnings.filterwarnings("ignore", message=r"IProgress not found")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logger = logging.getLogger("tensorflow")  # the logger TensorFlow takes when imported later
+    if not any(isinstance(f, _FirstRetracingWarningOnly) for f in logger.filters):
+        logger.addFilter(_FirstRetracingWarningOnly())
 
 
 @dataclass
@@ -33,6 +68,7 @@ class Run:
     @classmethod
     def start(cls, notebook: str, namespace: dict) -> Run:
         """Collect the notebook's parameters from ``namespace`` (its globals) and stamp the run."""
+        quiet_kernel()
         path = project_root() / "notebooks" / f"{notebook}.ipynb"
         if not path.is_file():
             raise FileNotFoundError(

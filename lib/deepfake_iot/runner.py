@@ -18,9 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-from deepfake_iot.params import ParameterError, check_notebooks, load_params, params_for_notebook
+from deepfake_iot import progress
 from deepfake_iot.paths import OUT_ENV, ensure_dir, project_root
-from deepfake_iot.run import PROFILE_ENV
+
+PROFILE_ENV = "DFIOT_PROFILE"  # run.PROFILE_ENV, repeated so that --help imports nothing heavy
 
 PAPER_SOURCES = ("main.tex", "refs.bib", "IEEEtran.cls")
 MIN_FREE_BYTES = 512 * 1024 * 1024
@@ -31,6 +32,8 @@ def list_notebooks(root: Path) -> list[Path]:
 
 
 def select(notebooks: list[Path], only: list[str] | None, start: str | None) -> list[Path]:
+    from deepfake_iot.params import ParameterError
+
     numbers = {nb.name[:2] for nb in notebooks}
     for wanted in (only or []) + ([start] if start else []):
         if wanted.zfill(2) not in numbers:
@@ -107,12 +110,62 @@ def _stderr_to(log_path: Path):
             os.close(saved)
 
 
+# The kernel of an executed notebook: native code's own output (TensorFlow's oneDNN notice, a
+# failed cuInit) goes to the kernel's stderr, i.e. build/logs/<notebook>.log, not into the page;
+# and before the first cell the library's filters are set (run.quiet_kernel: tqdm as text without
+# the ipywidgets warning, one retracing warning).
+KERNEL_ARGUMENTS = [
+    "--IPKernelApp.capture_fd_output=False",
+    "--IPKernelApp.exec_lines=__import__('deepfake_iot.run').run.quiet_kernel()",
+]
+
+
+def code_cells(notebook: Path) -> int:
+    """The code cells papermill will execute: the notebook's, with its parameters cell's copy."""
+    import nbformat
+
+    cells = nbformat.read(str(notebook), as_version=4).cells
+    return sum(cell.cell_type == "code" and bool(cell.source.strip()) for cell in cells)
+
+
+def _papermill_to_stdout(enabled: bool) -> None:
+    """With ``DFIOT_VERBOSE=1`` papermill logs each cell's start and output (INFO, stderr
+    outputs as WARNING): give that logger a handler on stdout, or nothing would show."""
+    import logging
+
+    logger = logging.getLogger("papermill")
+    if not enabled or any(getattr(h, "dfiot", False) for h in logger.handlers):
+        return
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.dfiot = True
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 def run_notebook(notebook: Path, parameters: dict, executed: Path, root: Path) -> None:
+    """Execute one notebook with papermill, its kernel's noise in ``build/logs/``, and a progress
+    line on stdout at least every ``DFIOT_PROGRESS_SECONDS`` (``progress.Ticker``: the cell i of
+    n, and the kernel's own status, e.g. the training run, model, seed and epoch)."""
     import papermill  # imported here so that --help and parameter errors stay fast
 
+    verbose = os.environ.get("DFIOT_VERBOSE") == "1"
+    _papermill_to_stdout(verbose)
     log_path = kernel_log_path(executed)
     log_path.unlink(missing_ok=True)
-    with _stderr_to(log_path):
+    status_file = log_path.with_suffix(".progress")
+    os.environ[progress.PROGRESS_ENV] = str(status_file)  # the kernel inherits it
+    total = code_cells(notebook) + (1 if parameters else 0)  # papermill injects a cell
+    started_cells = []
+
+    with _stderr_to(log_path), progress.Ticker(executed.stem, status_file, progress.interval_seconds()) as ticker:
+
+        def on_cell_start(cell, cell_index):
+            if cell.cell_type == "code" and cell.source.strip():
+                started_cells.append(cell_index)
+                ticker.cell(len(started_cells), max(total, len(started_cells)))
+
         papermill.execute_notebook(
             str(notebook),
             str(executed),
@@ -120,8 +173,11 @@ def run_notebook(notebook: Path, parameters: dict, executed: Path, root: Path) -
             kernel_name="python3",
             cwd=str(root / "notebooks"),
             progress_bar=False,
-            log_output=os.environ.get("DFIOT_VERBOSE") == "1",
+            log_output=verbose,
             stdout_file=None,
+            extra_arguments=list(KERNEL_ARGUMENTS),
+            coalesce_streams=True,  # a tqdm bar is one output, its last state, not a dozen boxes
+            on_cell_start=on_cell_start,
         )
 
 
@@ -251,6 +307,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from deepfake_iot.params import (
+        ParameterError,
+        check_notebooks,
+        load_params,
+        params_for_notebook,
+    )
+
     root = project_root()
     if args.lab:
         return open_lab(root, args.out, args.lab_args)
@@ -261,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         check_notebooks(load_params("default", root), notebooks)
         chosen = [] if args.only_paper else select(notebooks, args.only, args.start)
         per_notebook = {nb: params_for_notebook(params, nb) for nb in chosen}
-    except ParameterError as error:
+        progress.interval_seconds()  # a bad DFIOT_PROGRESS_SECONDS fails here, not mid-run
+    except (ParameterError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     check_output_root(out)
