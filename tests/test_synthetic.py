@@ -197,3 +197,19 @@ def test_identities_name_the_donor_of_a_face_swap_only(tiny_run):
     assert cells["syn_self_blended_0001"] == "synthetic_0001"
     components = mf.identity_groups(df).groupby("video_id")["group"].first()
     assert components.equals(df.groupby("video_id")["group"].first())  # still the pairs
+
+
+@pytest.mark.parametrize("family", ["face_swap", "reenactment", "gan_synthesis"])
+def test_shifted_style_makes_the_same_fake_another_way(family):
+    """The cross set's shift: the same video, pose and draws, manipulated with other masks,
+    colour transfer and kernels. The fake differs from the main style's where the face was
+    manipulated, and the real frame it starts from is the same."""
+    def render(method, style):
+        return synthetic.render_video_frames(3, 0, method, 1, 96, 1.0, style)[0][0]
+
+    assert np.array_equal(render("real", "main"), render("real", "shifted"))
+    main, shifted, real = render(family, "main"), render(family, "shifted"), render("real", "main")
+    assert np.abs(shifted - real).mean() > 0.1          # still a manipulated frame
+    assert np.abs(shifted - main).mean() > 0.05         # made another way
+    with pytest.raises(ValueError, match="style"):
+        synthetic.render_video_frames(3, 0, family, 1, 96, 1.0, "other")

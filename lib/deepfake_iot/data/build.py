@@ -27,13 +27,14 @@ def build_crops(
     families: list[str],
     strength: float,
     jpeg_quality,
-    detector: str = "haar",
+    detector: str = "blazeface_short",
     detector_model: str | None = None,
     enlarge: float = 1.3,
     workers: int = 0,
     layout_options: dict | None = None,
     max_videos: int = 0,
     test_only: bool = False,
+    style: str = "main",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(crops, skipped)``: the crops written under ``crops_dir`` (paths relative to it) and the
     files or frames skipped with their reason.
@@ -42,13 +43,14 @@ def build_crops(
     ``families``, ``strength``, ``jpeg_quality``); any other name is a layout of
     ``data.layouts`` under ``root`` (``layout_options`` go to its index function), cropped with
     ``detector``. ``max_videos`` keeps at most that many videos per method (0: all);
-    ``test_only`` keeps the layout's official test split when it has one.
+    ``test_only`` keeps the layout's official test split when it has one; ``style`` is the
+    synthetic renderer's (``shifted`` for the synthetic cross set).
     """
     if dataset == "synthetic":
         crops = synthetic.generate_synthetic_benchmark(
             crops_dir, seed=seed, n_identities=n_identities, frames_per_video=frames_per_video,
             frame_size=frame_size, crop_size=crop_size, families=families,
-            strength=strength, jpeg_quality=tuple(jpeg_quality), workers=workers,
+            strength=strength, jpeg_quality=tuple(jpeg_quality), workers=workers, style=style,
         )
         return crops, pd.DataFrame(columns=SKIPPED_COLUMNS)
     from deepfake_iot.data.extract import extract_face_crops

@@ -2,7 +2,8 @@
 notebook 05 with no retraining and thresholds from the main validation split.
 
 Two sources: ``synthetic`` renders a shifted copy of the embedded benchmark (identities never
-seen, weaker manipulation traces, heavier JPEG), and any real layout of ``data.layouts``
+seen, weaker manipulation traces, heavier JPEG, and manipulations made with other blending masks,
+colour transfer and resampling kernels: the ``shifted`` rendering style), and any real layout of ``data.layouts``
 (Celeb-DF v2 with its official test list, for instance) is indexed and cropped like notebook 01
 does for the main dataset. Every row of the returned manifest is in the ``test`` split. Rows
 carry ``identities`` as their source writes them; the shifted synthetic set reuses the main
@@ -35,7 +36,7 @@ def build_cross_set(
     n_identities: int,
     strength: float,
     jpeg_quality: tuple[int, int],
-    detector: str = "haar",
+    detector: str = "blazeface_short",
     detector_model: str | None = None,
     enlarge: float = 1.3,
     workers: int = 0,
@@ -56,6 +57,7 @@ def build_cross_set(
         frames_per_video=frames_per_video, frame_size=frame_size, families=families,
         strength=strength, jpeg_quality=jpeg_quality, detector=detector,
         detector_model=detector_model, enlarge=enlarge, workers=workers, test_only=True,
+        style="shifted" if name == "synthetic" else "main",
     )
     if crops.empty or crops["label"].nunique() < 2:
         raise ValueError(

@@ -139,33 +139,62 @@ def _soft_mask(mask: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(mask, (0, 0), max(sigma, 0.3))[..., None]
 
 
-def _resample(img: np.ndarray, factor: float) -> np.ndarray:
-    """Lose detail: resize down by ``factor`` and back up (bilinear)."""
+# Resampling kernels (down, up) of each rendering style: the shifted style (the synthetic cross
+# set) resamples with other kernels than the main benchmark, as another generator would.
+_KERNELS = {"main": (cv2.INTER_AREA, cv2.INTER_LINEAR), "shifted": (cv2.INTER_LINEAR, cv2.INTER_CUBIC)}
+STYLES = tuple(_KERNELS)
+
+
+def _resample(img: np.ndarray, factor: float, style: str = "main") -> np.ndarray:
+    """Lose detail: resize down by ``factor`` and back up with the style's kernels."""
     if factor <= 1.01:
         return img
     h, w = img.shape[:2]
-    small = cv2.resize(
-        img, (max(2, round(w / factor)), max(2, round(h / factor))), interpolation=cv2.INTER_AREA
-    )
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    down, up = _KERNELS[style]
+    small = cv2.resize(img, (max(2, round(w / factor)), max(2, round(h / factor))), interpolation=down)
+    return cv2.resize(small, (w, h), interpolation=up)
+
+
+def _blend_mask(shape, points: np.ndarray, style: str) -> np.ndarray:
+    """The region a manipulation replaces: the convex hull of ``points`` (main style) or the
+    ellipse fitted to them (shifted style: another blending mask shape)."""
+    if style == "main":
+        return landmark_mask(shape, points)
+    mask = np.zeros(shape[:2], np.float32)
+    cv2.ellipse(mask, cv2.fitEllipse(points.astype(np.float32)), 1.0, -1)
+    return mask
+
+
+def _match_colour(warped: np.ndarray, frame: np.ndarray, inside: np.ndarray, style: str) -> np.ndarray:
+    """The donor face's colours moved toward the target's inside the mask: per-channel mean and
+    spread in RGB (main style) or in CIE Lab (shifted style, Reinhard-like colour transfer)."""
+    if style == "main":
+        source, target = warped, frame
+    else:
+        to_lab = lambda img: cv2.cvtColor(np.clip(img, 0, 255).astype(np.float32) / 255.0, cv2.COLOR_BGR2LAB)  # noqa: E731
+        source, target = to_lab(warped), to_lab(frame)
+    mu_t, sd_t = target[inside].mean(0), target[inside].std(0) + 1e-3
+    mu_s, sd_s = source[inside].mean(0), source[inside].std(0) + 1e-3
+    matched = (source - mu_s) / sd_s * sd_t + mu_t
+    if style == "main":
+        return matched
+    return cv2.cvtColor(matched.astype(np.float32), cv2.COLOR_LAB2BGR) * 255.0
 
 
 def face_swap(frame, landmarks, scene, rng, strength):
     """Donor face (partner identity, its own pose) warped onto the target and blended."""
-    s = float(strength)
+    s, style = float(strength), scene.get("style", "main")
     donor_frame, donor_lm, _ = scene["donor"].render(scene["donor_fp"])
-    donor_frame = _resample(donor_frame, 1 + 1.5 * s)
+    donor_frame = _resample(donor_frame, 1 + 1.5 * s, style)
     n = frame.shape[0]
     warp = _similarity(donor_lm[17:], landmarks[17:])
     warped = cv2.warpAffine(donor_frame, warp, (n, n), borderMode=cv2.BORDER_REFLECT)
     center = landmarks[30]
     inner = np.concatenate([center + 0.9 * (landmarks[render.JAW] - center), landmarks[17:27]])
-    mask = landmark_mask(frame.shape, inner)
+    mask = _blend_mask(frame.shape, inner, style)
     m = _soft_mask(mask, _face_width(landmarks) * (0.02 + 0.08 * max(0.0, 1 - s)))
     inside = mask > 0.5
-    mu_f, sd_f = frame[inside].mean(0), frame[inside].std(0) + 1e-3
-    mu_w, sd_w = warped[inside].mean(0), warped[inside].std(0) + 1e-3
-    matched = (warped - mu_w) / sd_w * sd_f + mu_f
+    matched = _match_colour(warped, frame, inside, style)
     mismatch = min(1.0, 0.35 * s) + rng.uniform(-0.05, 0.05) * s
     colored = matched + mismatch * (warped - matched)
     return m * colored + (1 - m) * frame
@@ -183,8 +212,9 @@ def reenactment(frame, landmarks, scene, rng, strength):
     if with_eyes:
         blink = fp.blink + (rng.uniform(0, 1) - fp.blink) * min(1.0, s)
         new_fp = replace(new_fp, blink=float(blink))
+    style = scene.get("style", "main")
     redone, new_lm, _ = scene["head"].render(new_fp)
-    redone = _resample(redone, 1 + 2.5 * s)
+    redone = _resample(redone, 1 + 2.5 * s, style)
     width = _face_width(landmarks)
     regions = [np.concatenate([landmarks[48:68], new_lm[48:68]])]
     if with_eyes:
@@ -192,22 +222,25 @@ def reenactment(frame, landmarks, scene, rng, strength):
     mask = np.zeros(frame.shape[:2], np.float32)
     for pts in regions:
         center = pts.mean(0)
-        mask = np.maximum(mask, landmark_mask(frame.shape, center + 1.35 * (pts - center)))
+        mask = np.maximum(mask, _blend_mask(frame.shape, center + 1.35 * (pts - center), style))
     m = _soft_mask(mask, 0.04 * width)
     return m * redone + (1 - m) * frame
 
 
-# Unequal gains of the four phases of a stride-2 transposed convolution (checkerboard).
-_PHASE_GAIN = np.array([[1.0, -0.6], [-0.8, 0.4]], np.float32)
+# Unequal gains of the four phases of a stride-2 transposed convolution (checkerboard); the
+# shifted style's generator has another pattern.
+_PHASE_GAIN = {"main": np.array([[1.0, -0.6], [-0.8, 0.4]], np.float32),
+               "shifted": np.array([[0.3, 0.9], [-1.0, -0.2]], np.float32)}
 
 
 def gan_synthesis(frame, landmarks, scene, rng, strength):
     """Whole frame through a generator-like 2x down/up-sampling with uneven phase gains."""
-    s = float(strength)
+    s, style = float(strength), scene.get("style", "main")
     n = frame.shape[0]
-    small = cv2.resize(frame, (n // 2, n // 2), interpolation=cv2.INTER_AREA)
-    up = cv2.resize(small, (n, n), interpolation=cv2.INTER_LINEAR)
-    gain = np.tile(_PHASE_GAIN, (n // 2 + 1, n // 2 + 1))[:n, :n]
+    down, up_kernel = _KERNELS[style]
+    small = cv2.resize(frame, (n // 2, n // 2), interpolation=down)
+    up = cv2.resize(small, (n, n), interpolation=up_kernel)
+    gain = np.tile(_PHASE_GAIN[style], (n // 2 + 1, n // 2 + 1))[:n, :n]
     amplitude = 0.06 * s * rng.uniform(0.8, 1.2)
     generated = up * (1 + amplitude * gain[..., None])
     weight = min(1.0, s)
@@ -230,16 +263,20 @@ MANIPULATIONS = {
 
 
 # --- videos -----------------------------------------------------------------------------------
-def render_video_frames(seed, identity, method, frames_per_video, frame_size, strength=1.0):
+def render_video_frames(seed, identity, method, frames_per_video, frame_size, strength=1.0, style="main"):
     """Frames of one video before the camera model: list of (float32 frame, landmarks, box).
 
     A fake video replays the real video's frame parameters; its manipulation randomness comes
     from its own stream, so the same ``seed`` and a different ``strength`` use the same draws.
+    ``style`` ``shifted`` makes each manipulation with other blending masks, colour transfer and
+    resampling kernels (the synthetic cross set's shift of generator).
     """
+    if style not in STYLES:
+        raise ValueError(f"unknown rendering style {style!r}; valid: {list(STYLES)}")
     head = head_model(seed, identity, frame_size)
     sequence = frame_sequence(seed, identity, frames_per_video)
     manipulate = MANIPULATIONS.get(method)
-    scene = {"head": head}
+    scene = {"head": head, "style": style}
     if method == "face_swap":
         scene["donor"] = head_model(seed, partner(identity), frame_size)
         donor_sequence = frame_sequence(seed, partner(identity), frames_per_video)
@@ -268,6 +305,7 @@ def _video_task(task: dict) -> list[dict]:
         task["frames_per_video"],
         task["frame_size"],
         task["strength"],
+        task.get("style", "main"),
     )
     remove_partials(folder)  # temporary files of a run killed while writing this video
     cam_rng = _rng(task["seed"], identity, _STREAM_VIDEO + _METHODS.index(method), 1)
@@ -376,14 +414,17 @@ def generate_synthetic_benchmark(
     jpeg_quality: tuple[int, int],
     workers: int = 0,
     progress: bool = True,
+    style: str = "main",
 ) -> pd.DataFrame:
     """Render the benchmark's face crops under ``out_dir`` and return their manifest.
 
     Crops go to ``out_dir/<real|family>/<video_id>/<frame:03d>.png``; each finished video also
     gets a ``rows.json``, so an interrupted run resumes where it stopped. ``strength``: a float
     scales DEFAULT_STRENGTH, a dict sets per-family strengths. ``workers``: 0 = all cores,
-    1 = in this process.
+    1 = in this process. ``style``: ``main`` or ``shifted`` (see ``render_video_frames``).
     """
+    if style not in STYLES:
+        raise ValueError(f"unknown rendering style {style!r}; valid: {list(STYLES)}")
     _check_args(n_identities, frames_per_video, frame_size, crop_size, families, jpeg_quality)
     strengths = resolve_strength(strength, families)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
@@ -394,6 +435,7 @@ def generate_synthetic_benchmark(
         "out_dir": str(out_dir), "seed": int(seed), "frames_per_video": int(frames_per_video),
         "frame_size": int(frame_size), "crop_size": int(crop_size),
         "jpeg_quality": [int(jpeg_quality[0]), int(jpeg_quality[1])],
+        **({} if style == "main" else {"style": style}),
     }  # fmt: skip
     tasks = [
         {**common, "identity": identity, "method": method,
