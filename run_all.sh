@@ -5,13 +5,18 @@
 # --use-current-env, --lab (open JupyterLab on the project instead), --help (see README.md).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+for arg in "$@"; do  # --help answers before any set-up: the runner's options need only Python
+    if [[ "$arg" == "--help" || "$arg" == "-h" ]]; then
+        PYTHONPATH="$ROOT/lib${PYTHONPATH:+:$PYTHONPATH}" exec "$(command -v python3 || command -v python)" \
+            -m deepfake_iot.runner --help
+    fi
+done
 # shellcheck source=scripts/setup_env.sh
 source "$ROOT/scripts/setup_env.sh"
 dfiot_parse_args "$@"
 args=("${DFIOT_ARGS[@]+"${DFIOT_ARGS[@]}"}")
 dfiot_python_env "$ROOT"
 case " ${args[*]:-} " in
-    *" --help "* | *" -h "*) ;;
     *" --skip-paper "* | *" --lab "*) ;;
     *) dfiot_latex ;;
 esac

@@ -187,3 +187,24 @@ def test_atomic_writes_keep_the_umask_mode(tmp_path, umask, mode):
         os.umask(previous)
     for path in written:
         assert oct(path.stat().st_mode & 0o777) == oct(mode), path.name
+
+
+@pytest.mark.parametrize(("script", "expected"), [("run_all.sh", "usage: run_all.sh"),
+                                                  ("run_tests.sh", "usage: ./run_tests.sh")])  # fmt: skip
+def test_help_answers_before_any_set_up(tmp_path, script, expected):
+    """A fresh copy without .venv: --help prints at once and creates nothing."""
+    for name in ("run_all.sh", "run_tests.sh", "requirements.txt", "pyproject.toml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "setup_env.sh", tmp_path / "scripts" / "setup_env.sh")
+    shutil.copytree(ROOT / "lib", tmp_path / "lib", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run(["bash", str(tmp_path / script), "--help"], capture_output=True, text=True,
+                          timeout=60, env=env)  # fmt: skip
+    assert done.returncode == 0 and done.stdout.startswith(expected), done.stderr
+    assert "[setup]" not in done.stderr and not (tmp_path / ".venv").exists()
+
+
+def test_the_device_venv_is_ignored_by_git():
+    lines = (ROOT / ".gitignore").read_text().splitlines()
+    assert ".venv-device/" in lines

@@ -102,5 +102,19 @@ def test_a_notebook_run_shows_progress_and_a_clean_page(tmp_path, monkeypatch, c
     assert "native library noise" in runner.kernel_log_path(executed).read_text()
 
 
+@pytest.mark.slow
+def test_verbose_streams_the_cells_output(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DFIOT_VERBOSE", "1")
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.cells = [nbformat.v4.new_code_cell("print('hello from the kernel')")]
+    nbformat.write(notebook, str(tmp_path / "98_verbose.ipynb"))
+    executed = tmp_path / "build" / "executed" / "98_verbose.ipynb"
+    executed.parent.mkdir(parents=True)
+    runner.run_notebook(tmp_path / "98_verbose.ipynb", {}, executed, ROOT)
+    printed = capsys.readouterr().out
+    assert "Executing Cell 1" in printed and "hello from the kernel" in printed
+
+
 def test_the_runner_and_a_notebook_run_share_the_profile_variable():
     assert runner.PROFILE_ENV == run.PROFILE_ENV

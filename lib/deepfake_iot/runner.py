@@ -274,7 +274,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Execute notebooks/NN_*.ipynb in order with papermill, then build paper/main.pdf.",
         epilog="Executed notebooks (the run's log) go to OUT/build/executed/, their HTML pages "
         "to OUT/build/html/ (open index.html). Environment: "
-        "DFIOT_USE_CURRENT_ENV=1 skips the .venv set-up; DFIOT_VERBOSE=1 streams notebook output.",
+        "DFIOT_USE_CURRENT_ENV=1 skips the .venv set-up; DFIOT_VERBOSE=1 streams the cells' "
+        "output; DFIOT_PROGRESS_SECONDS (default 30) spaces the progress lines.",
     )
     parser.add_argument(
         "--profile",
