@@ -97,6 +97,10 @@ def write_index(
         paper_line = (
             f'<p>The paper built from these notebooks: <a href="{relative}">{paper.name}</a></p>'
         )
+    from deepfake_iot.paperinfo import scratch_note
+
+    note = scratch_note(row.get("profile", "") for row in rows.values())
+    notice = f'<p class="scratch"><strong>{html.escape(note)}</strong></p>' if note else ""
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Deepfake detection for IoT: executed notebooks</title>
@@ -104,9 +108,11 @@ def write_index(
 body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; }}
 table {{ border-collapse: collapse; }} td, th {{ padding: .3em .8em; border-bottom: 1px solid #ccc; text-align: left; }}
 tr.failed td {{ background: #fdd; }} tr.not-run td {{ color: #888; }}
+p.scratch {{ background: #fff3cd; border: 1px solid #e0b000; padding: .6em; }}
 </style></head>
 <body>
 <h1>Executed notebooks</h1>
+{notice}
 <p>Each page is a notebook as it ran, with its outputs and figures (a failed one shows its traceback).</p>
 <table>
 <tr><th>notebook</th><th>status</th><th>profile</th><th>run time</th><th>finished</th></tr>
