@@ -208,3 +208,15 @@ def test_help_answers_before_any_set_up(tmp_path, script, expected):
 def test_the_device_venv_is_ignored_by_git():
     lines = (ROOT / ".gitignore").read_text().splitlines()
     assert ".venv-device/" in lines
+
+
+def test_the_readme_documents_the_commands_and_the_sidecar():
+    from deepfake_iot import demo
+
+    readme = (ROOT / "README.md").read_text()
+    for command in COMMANDS:
+        assert f"{command} " in readme or f"`{command}`" in readme, command
+    section = readme[readme.index("## The sidecar") :]
+    for field in (*demo.SIDECAR_NEEDS, "operating_points", "face_detector", "face_enlarge"):
+        assert f"`{field}`" in section, field
+    assert str(demo.DEFAULT_THRESHOLD) in section and demo.DEFAULT_DETECTOR in section

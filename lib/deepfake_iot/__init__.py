@@ -2,7 +2,7 @@
 
 Two sides, one rule: the TensorFlow side (augment, pipeline, models, train, quantize, explain)
 may import TensorFlow; everything else (paths, params, data, plan, metrics, evaluate, analysis,
-plots, figures, report, bench, demo) never does, so the device notebook runs with only a TFLite
+plots, figures, report, bench, demo, score, progress) never does, so the device notebook runs with only a TFLite
 runtime and importing a helper stays cheap.
 
 Where things are, in data-flow order (and what a newcomer edits):
@@ -47,6 +47,11 @@ Where things are, in data-flow order (and what a newcomer edits):
 ``paperinfo.py``            the paper's build (commit, machine, which notebook drew a figure)
 ``tflite_io.py``            loading and invoking ``.tflite`` files under any installed runtime
 ``demo.py``, ``demo_model.py``  the camera demo and its committed model; ``browse.py`` a run's files
+``demo_command.py``,        the installed commands (``[project.scripts]``): the demo, scoring
+``score.py``,               one's own labelled data, the frame-path benchmark; ``cli.py`` their
+``frame_path.py``,          checked flags and quiet native output
+``cli.py``
+``progress.py``             where a running notebook is: the kernel's status line, the runner's ticker
 ``params.py``,              parameter files and notebook parameters; provenance stamps (commit,
 ``provenance.py``           versions)
 ``data/intake.py``,         reading real dataset folders safely: archives, videos, frames, frame
