@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepfake_iot import analysis, evaluate, metrics
+from deepfake_iot import analysis, evaluate, gate, metrics
 from deepfake_iot.data.methods import leave_out_method
 from deepfake_iot.plan import model_options, sweep_records, training_plan
 
@@ -223,6 +223,29 @@ def test_seed_tables_and_paired_comparisons_use_every_seed():
     assert study["difference"] > 0 and study["seeds"] == 2 and analysis.study_verdict(study) == "helps"
 
 
+def test_the_comparison_table_is_recomputed_from_the_kept_scores(tmp_path):
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"group": np.repeat([f"g{i}" for i in range(20)], 6), "video_id": np.repeat([f"v{i}" for i in range(40)], 3),
+                          "method": np.tile(["real"] * 3 + ["swap"] * 3, 20)})
+    frame["label"] = (frame["method"] != "real").astype(int)
+    by_model = {name: [frame["label"] * signal + rng.normal(0, 1, len(frame)) for _ in range(3)]
+                for name, signal in (("light_cnn", 1.5), ("meso4", 0.5))}
+    store = {}
+    for name, arrays in by_model.items():
+        for seed, values in enumerate(arrays):
+            evaluate.keep_scores(store, "seeds", {"test": (frame, values), "val": (frame, -values)}, model=name, seed=seed, variant="keras")
+    path = evaluate.write_scores(tmp_path, "seeds", store["seeds"])
+    read = evaluate.read_scores(path)
+    assert list(read.columns) == evaluate.SCORE_COLUMNS and len(read) == 2 * 3 * 2 * len(frame)
+    kept_frame, kept = evaluate.seed_score_arrays(read, split="test", variant="keras")
+    direct = evaluate.paired_comparisons(frame, by_model, "light_cnn", bootstrap_samples=100, seed=0)
+    again = evaluate.paired_comparisons(kept_frame, kept, "light_cnn", bootstrap_samples=100, seed=0)
+    pd.testing.assert_frame_equal(direct, again)
+    assert direct["verdict"].iloc[0] == "light_cnn better" and direct["seeds"].iloc[0] == "3 vs 3"
+    with pytest.raises(ValueError, match="no scores"):
+        evaluate.seed_score_arrays(read, split="cross", variant="keras")
+
+
 def test_cross_manipulation_table_gives_the_unseen_auc_an_interval_over_groups():
     test = toy_manifest().query("split == 'test'").reset_index(drop=True)
     rng = np.random.default_rng(1)
@@ -231,6 +254,9 @@ def test_cross_manipulation_table_gives_the_unseen_auc_an_interval_over_groups()
     row = table.iloc[0]
     assert row["CI low"] <= row["unseen AUC"] <= row["CI high"]
     assert list(table.columns[:4]) == ["held out", "unseen AUC", "CI low", "CI high"]
+    assert row["gap CI low"] <= row["gap"] <= row["gap CI high"] and row["gap"] == pytest.approx(0.0)
+    assert row["gap verdict"] == "not resolved"  # the same runs with and without the method: no gap
+    assert "resolvably costs AUC for 0 of 1 methods" in analysis.lofo_gap_clause(table)
 
 
 def test_study_paper_table_prints_each_arm_as_mean_and_spread():
@@ -267,12 +293,12 @@ def test_evaluation_macros_read_the_light_cnn_rows_and_every_study():
     results = pd.DataFrame([{"model": "light_cnn", "variant": v, **report} for v in ("float32", "int8_ptq")])
     seeds = pd.DataFrame([{"model": "light_cnn", "seed": s, **report} for s in (1, 2)])
     errors = analysis.errors_by_method(test, scores, report["threshold"])
-    gate = evaluate.operating_points(val["label"], val_scores, test, scores, bootstrap_samples=20)
+    gate_rows, _ = gate.gate_tables(val, test, {("light_cnn", "int8_ptq"): (val_scores, scores)}, window=8, bootstrap_samples=20)
     differences = pd.DataFrame(columns=["model", "AUC difference", "CI low", "CI high", "half width", "verdict"])
     robustness = pd.DataFrame({"variant": ["int8_ptq"] * 2, "degradation": ["jpeg", "low_light"], "auc": [0.9, 0.7]})
     macros = analysis.evaluation_macros(
         results, seeds, test, val, differences=differences, resolvable=float("nan"), robustness=robustness, errors=errors,
-        gate=gate, ablation=pd.DataFrame(), cross_manipulation=pd.DataFrame(), cross_dataset=pd.DataFrame(),
+        gate=gate_rows, ablation=pd.DataFrame(), cross_manipulation=pd.DataFrame(), cross_dataset=pd.DataFrame(),
         sbi_study=pd.DataFrame())
     assert macros["TestAucInt"] == report["auc"] and macros["NumSeedsEval"] == 2 and macros["SeedAucStd"] == 0.0
     assert macros["WorstDegradation"] == "low light" and macros["NumBaselines"] == 0

@@ -201,22 +201,40 @@ def test_reliability_table_shape():
     assert np.isnan(table.loc[5, "mean_score"])
 
 
-def test_temperature_softens_overconfident_scores():
-    rng = np.random.default_rng(10)
-    true_logits = rng.normal(0, 1.5, 20000)
-    labels = (rng.random(true_logits.size) < 1 / (1 + np.exp(-true_logits))).astype(int)
-    overconfident = 1 / (1 + np.exp(-3 * true_logits))
-    temperature = metrics.fit_temperature(labels, overconfident)
-    assert temperature == pytest.approx(3.0, rel=0.15)
-    fixed = metrics.apply_temperature(overconfident, temperature)
-    assert metrics.expected_calibration_error(labels, fixed) < metrics.expected_calibration_error(
-        labels, overconfident
-    )
-    assert roc_auc_score(labels, fixed) == pytest.approx(roc_auc_score(labels, overconfident))
-    calibrated = 1 / (1 + np.exp(-true_logits))
-    assert metrics.fit_temperature(labels, calibrated) == pytest.approx(1.0, rel=0.1)
-    with pytest.raises(ValueError, match="temperature"):
-        metrics.apply_temperature([0.5], 0)
+def _calibrated_logits(size: int, seed: int, shift: float = 0.0):
+    """Labels drawn from sigmoid(logit) (the logits are calibrated), and logits shifted by ``shift``."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(1.0, 1.5, size)
+    labels = (rng.random(size) < 1 / (1 + np.exp(-logits))).astype(int)
+    return labels, 1 / (1 + np.exp(-(logits + shift)))
+
+
+def test_platt_scaling_recovers_a_known_shift_and_slope():
+    labels, shifted = _calibrated_logits(40000, 10, shift=1.4)  # a model whose logits are 1.4 too high
+    slope, intercept = metrics.fit_platt(labels, shifted)
+    assert slope == pytest.approx(1.0, abs=0.05) and intercept == pytest.approx(-1.4, abs=0.05)
+    fixed = metrics.apply_platt(shifted, slope, intercept)
+    assert metrics.expected_calibration_error(labels, fixed) < 0.02 < metrics.expected_calibration_error(labels, shifted)
+    assert roc_auc_score(labels, fixed) == pytest.approx(roc_auc_score(labels, shifted))
+    overconfident = 1 / (1 + np.exp(-3 * np.log(shifted / (1 - shifted))))  # three times the logit
+    assert metrics.fit_platt(labels, overconfident)[0] == pytest.approx(1 / 3, rel=0.05)
+
+
+def test_platt_intercept_moves_to_the_deployment_prior_by_bayes_rule():
+    # calibrated at a fake share of 0.8, moved to 0.5: the log odds of 0.8 (log 4) come off
+    assert metrics.platt_for_prior(0.3, 0.8, 0.5) == pytest.approx(0.3 - np.log(4))
+    assert metrics.platt_for_prior(0.3, 0.8, 0.8) == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        metrics.platt_for_prior(0.0, 0.8, 1.0)
+
+
+def test_a_platt_fit_on_a_search_bound_is_an_error_naming_the_bound():
+    labels = np.array([0, 1] * 50)
+    inverted = np.where(labels == 1, 0.2, 0.8)  # every fake scored below every real: no positive slope fits
+    with pytest.raises(ValueError, match=r"slope landed on its search bound 0\.001"):
+        metrics.fit_platt(labels, inverted)
+    with pytest.raises(ValueError, match="only one class"):
+        metrics.fit_platt(np.ones(4), [0.2, 0.4, 0.6, 0.8])
 
 
 def test_per_method_auc_against_reals_of_the_same_split():
@@ -276,6 +294,27 @@ def test_seed_averaged_paired_difference_pairs_seeds_and_narrows_with_more_group
     assert small_high - small_low > high - low  # fewer independent groups, a wider interval
     with pytest.raises(ValueError, match="one score per row"):
         metrics.paired_auc_difference(frame, a, [b[0][:-1]])
+
+
+def test_seed_spread_hides_a_difference_that_test_groups_alone_resolve():
+    """Model a is better on average (seed AUCs about 0.71, 0.83, 0.90) than b (three seeds near
+    0.78), but a's seeds spread widely. Resampling test groups with the seeds held fixed resolves
+    the difference; the hierarchical bootstrap, drawing seeds too, does not. The same mean gap
+    with seeds that agree is resolved by both."""
+    frame, _, rng = _grouped_benchmark(150, seed=4)
+    group_effect = rng.normal(0, 1, 150)[pd.factorize(frame["group"])[0]]  # shared by a group's videos
+    label = frame["label"].to_numpy()
+    draw = lambda signal: signal * label + group_effect + rng.normal(0, 1, len(frame))  # noqa: E731  AUC = Phi(signal / 2)
+    a, b = [draw(s) for s in (1.05, 1.9, 2.6)], [draw(1.55) for _ in range(3)]
+    found = metrics.auc_difference_intervals(frame, a, b, n=400, seed=2)
+    assert found["seeds_a"] == found["seeds_b"] == 3
+    assert 0 < found["group_low"] < found["difference"] < found["group_high"]  # groups alone: resolved
+    assert found["low"] < 0 < found["high"]  # seeds counted: not resolved
+    assert metrics.paired_auc_difference(frame, a, b, n=400, seed=2) == (found["difference"], found["group_low"], found["group_high"])
+    consistent = metrics.auc_difference_intervals(frame, [draw(1.9) for _ in range(3)], b, n=400, seed=2)
+    assert consistent["low"] > 0 and consistent["group_low"] > 0  # seeds that agree: resolved either way
+    single = metrics.auc_difference_intervals(frame, a[1], b[0], n=200, seed=2)
+    assert (single["low"], single["high"]) == (single["group_low"], single["group_high"])  # one seed each: no seed to draw
 
 
 def test_group_resampling_draws_whole_groups_keeping_the_class_balance():

@@ -36,6 +36,8 @@ Where things are, in data-flow order (and what a newcomer edits):
                             ``evaluate.test_report``)
 ``evaluate.py``             scoring TFLite files (the one scoring path), test reports, tables
 ``analysis.py``             notebook 05's studies, sentences and macros
+``gate.py``                 the face gate on presentations: APCER per attack type, thresholds
+                            from validation, the operating points a sidecar carries
 ``plots.py``                every figure, drawn (add a figure: a function here, saved by
                             ``Run.save_figure`` in its notebook); ``explain.py`` computes Grad-CAM
 ``figures.py``              saving figures with provenance (nothing is drawn there)

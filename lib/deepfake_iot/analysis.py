@@ -17,7 +17,7 @@ import pandas as pd
 
 from deepfake_iot import metrics
 from deepfake_iot.data.methods import fake_methods, method_subset
-from deepfake_iot.evaluate import result_row, study_row
+from deepfake_iot.evaluate import difference_verdict, result_row, study_row
 
 
 def subset_auc(frame: pd.DataFrame, scores, methods: list[str]) -> float:
@@ -35,8 +35,10 @@ def cross_manipulation_table(test: pd.DataFrame, held_out_scores: dict, referenc
     without it; ``reference_scores`` are the test scores of the same recipe trained on every
     method. Either may be one array or a list of arrays, one per seed (AUCs are then averaged
     over seeds). With ``bootstrap_samples`` the unseen AUC gets a 95% interval over resampled
-    leakage groups (``CI low``, ``CI high``). Per method: the AUC of the held-out model on the unseen method and on the
-    methods it saw, and the reference model's AUC on that method (the cost of never seeing it).
+    leakage groups and training seeds (``CI low``, ``CI high``), and the ``gap`` (all-methods
+    minus unseen: the cost of never seeing the method) an interval and a ``gap verdict`` from the
+    hierarchical bootstrap over seeds and groups. Per method: the AUC of the held-out model on
+    the unseen method and on the methods it saw, and the reference model's AUC on that method.
     """
     def mean_auc(scores, methods):
         arrays = scores if isinstance(scores, list) else [scores]
@@ -47,18 +49,21 @@ def cross_manipulation_table(test: pd.DataFrame, held_out_scores: dict, referenc
     for method, scores in held_out_scores.items():
         seen = [m for m in methods if m != method]
         row = {"held out": method, "unseen AUC": mean_auc(scores, [method])}
-        if bootstrap_samples:  # the unseen AUC's interval over resampled leakage groups
-            keep = method_subset(test, [method])
-            arrays = [np.asarray(s, dtype=float)[keep] for s in (scores if isinstance(scores, list) else [scores])]
-            _, row["CI low"], row["CI high"] = metrics.seed_mean_auc_interval(
-                test[keep].reset_index(drop=True), arrays, n=bootstrap_samples, seed=seed)
         row.update({"seen AUC": mean_auc(scores, seen) if seen else float("nan"),
                     "all-methods AUC": mean_auc(reference_scores, [method])})
+        row["gap"] = row["all-methods AUC"] - row["unseen AUC"]
+        if bootstrap_samples:  # intervals over training seeds and test groups
+            keep = method_subset(test, [method])
+            subset = test[keep].reset_index(drop=True)
+            on_subset = lambda arrays, keep=keep: [np.asarray(s, dtype=float)[keep] for s in (arrays if isinstance(arrays, list) else [arrays])]  # noqa: E731
+            _, row["CI low"], row["CI high"] = metrics.seed_mean_auc_interval(subset, on_subset(scores), n=bootstrap_samples, seed=seed)
+            found = metrics.auc_difference_intervals(subset, on_subset(reference_scores), on_subset(scores), n=bootstrap_samples, seed=seed)
+            row.update({"gap CI low": found["low"], "gap CI high": found["high"],
+                        "gap verdict": difference_verdict(found["difference"], found["low"], found["high"], "costs AUC", "gains AUC")})
         rows.append(row)
     table = pd.DataFrame(rows)
-    if len(table):
-        table["gap"] = table["all-methods AUC"] - table["unseen AUC"]
-    return table
+    first = ["held out", "unseen AUC", "CI low", "CI high"]
+    return table[[c for c in first if c in table] + [c for c in table.columns if c not in first]] if len(table) else table
 
 
 def errors_by_method(frame: pd.DataFrame, scores, threshold: float) -> pd.DataFrame:
@@ -154,7 +159,7 @@ def generalization_macros(ablation: pd.DataFrame, cross_manipulation: pd.DataFra
         macros["LofoSentence"] = (
             f"Left out of training, a method is detected with a mean AUC of {macros['LofoUnseenMean']:.3f}, "
             f"against {macros['LofoAllMean']:.3f} when the same recipe sees every method; the hardest to "
-            f"generalize to is {macros['LofoWorstMethod']} ({macros['LofoWorstAuc']:.3f})."
+            f"generalize to is {macros['LofoWorstMethod']} ({macros['LofoWorstAuc']:.3f})." + lofo_gap_clause(cross_manipulation)
         )
     else:
         macros["LofoSentence"] = "This run did not train leave-one-method-out models (it needs at least two fake methods)."
@@ -181,32 +186,80 @@ def generalization_macros(ablation: pd.DataFrame, cross_manipulation: pd.DataFra
     return macros
 
 
-def gate_sentences(gate: pd.DataFrame) -> list[str]:
-    """What a face gate sees at each operating point of ``evaluate.operating_points``."""
-    return [
-        f"threshold for APCER {row['target APCER']:.0%} on validation: on test "
-        f"{row['test APCER']:.1%} of fakes accepted, {row['test BPCER']:.1%} of real users rejected "
-        f"(interval {row['BPCER low']:.1%} to {row['BPCER high']:.1%})"
-        for _, row in gate.iterrows()
-    ]
+def _percent(value) -> str:
+    return f"{100 * float(value):.1f}"  # a rate of a few hundred presentations carries one decimal
 
 
-def gate_macros(gate: pd.DataFrame, target: float = 0.05) -> dict:
-    """The operating point at ``target`` APCER for the paper, in percent."""
-    match = gate[np.isclose(gate["target APCER"], target)]
-    if match.empty:
-        return {"GateTarget": "--", "GateApcer": "--", "GateBpcer": "--", "GateBpcerLow": "--", "GateBpcerHigh": "--"}
-    row = match.iloc[0]
-    percent = lambda value: f"{100 * float(value):.1f}"  # noqa: E731  a rate of a few hundred faces carries one decimal
-    return {"GateTarget": round(100 * float(target)), "GateApcer": percent(row["test APCER"]),
-            "GateBpcer": percent(row["test BPCER"]), "GateBpcerLow": percent(row["BPCER low"]),
-            "GateBpcerHigh": percent(row["BPCER high"])}  # fmt: skip
+def calibration_sentence(calibration: dict) -> str:
+    """What the calibration of the deployed file did (``evaluate.calibration_record``, or why
+    there is none)."""
+    if calibration.get("method") != "platt":
+        return f"No calibration could be fitted: {calibration.get('reason', 'no reason recorded')}"
+    return (f"Platt scaling fitted on validation (slope {calibration['slope']:.2f}, intercept "
+            f"{calibration['intercept_at_validation_prior']:+.2f} at validation's {calibration['validation_fake_share']:.0%} fakes) "
+            f"changes the test ECE from {calibration['test_ece_before']:.3f} to {calibration['test_ece_after']:.3f}; "
+            f"the device's intercept, moved to a deployment prior of {calibration['deployment_prior']:.0%} fakes, is "
+            f"{calibration['intercept']:+.2f}.")
+
+
+def calibration_macros(calibration: dict) -> dict:
+    """The paper's calibration numbers ("--" where nothing could be fitted) and its sentence."""
+    platt = calibration.get("method") == "platt"
+    value = lambda key: float(calibration[key]) if platt else float("nan")  # noqa: E731
+    return {"CalibrationSentence": calibration_sentence(calibration), "EceBefore": value("test_ece_before"),
+            "EceAfter": value("test_ece_after"), "PlattSlope": value("slope"), "DeploymentPrior": value("deployment_prior")}  # fmt: skip
+
+
+def lofo_gap_clause(cross_manipulation: pd.DataFrame) -> str:
+    """How many of the leave-one-method-out gaps the bootstrap over seeds and groups resolves."""
+    if "gap verdict" not in cross_manipulation:
+        return ""
+    verdicts = cross_manipulation["gap verdict"].tolist()
+    return (f" Counting training seeds and test groups, leaving a method out resolvably costs AUC for "
+            f"{verdicts.count('costs AUC')} of {len(verdicts)} methods.")
+
+
+def gate_sentence(gate: pd.DataFrame, model: str = "light_cnn") -> str:
+    """What ``model``'s gate (rows of ``gate.gate_table``) does at each target: the worst attack
+    type's APCER and the BPCER on test presentations with their intervals, and the targets that
+    validation could not support."""
+    rows = gate[(gate["model"] == model) & (gate["attack type"] == "worst")] if len(gate) else gate
+    if not len(rows):
+        return "This run evaluated no gate."
+    window = int(rows["window"].iloc[0])
+    parts = [f"at a target APCER of {row['target APCER']:.0%} the worst attack type's APCER on test is "
+             f"{_percent(row['APCER'])}% ({_percent(row['APCER low'])} to {_percent(row['APCER high'])}) and the BPCER "
+             f"{_percent(row['BPCER'])}% ({_percent(row['BPCER low'])} to {_percent(row['BPCER high'])})"
+             for _, row in rows[rows["status"] == "met"].iterrows()]  # fmt: skip
+    unmet = rows[rows["status"] != "met"]
+    if len(unmet):
+        targets = _join([f"{t:.0%}" for t in unmet["target APCER"]])
+        parts.append(f"a target of {targets} cannot be set, since validation holds only {int(unmet['val presentations'].iloc[0])} "
+                     f"attack presentations of its rarest type and a target APCER p needs 3/p of them")
+    return f"Deciding on presentations of up to {window} frames of one video (their mean score), " + "; ".join(parts) + "."
+
+
+def gate_macros(gate: pd.DataFrame, target: float = 0.10, model: str = "light_cnn") -> dict:
+    """The light CNN's gate at ``target`` for the paper, in percent ("--" where not met), and
+    ``GateSentence``."""
+    macros = {"GateSentence": gate_sentence(gate, model), "GateTarget": round(100 * float(target)), "GateWindow": "--"}
+    names = ("GateApcer", "GateApcerLow", "GateApcerHigh", "GateBpcer", "GateBpcerLow", "GateBpcerHigh")
+    macros.update(dict.fromkeys(names, "--"))
+    rows = gate[(gate["model"] == model) & (gate["attack type"] == "worst")] if len(gate) else gate
+    match = rows[np.isclose(rows["target APCER"], target) & (rows["status"] == "met")] if len(rows) else rows
+    if len(rows):
+        macros["GateWindow"] = int(rows["window"].iloc[0])
+    if len(match):
+        row = match.iloc[0]
+        macros.update({name: _percent(row[column]) for name, column in zip(names, (
+            "APCER", "APCER low", "APCER high", "BPCER", "BPCER low", "BPCER high"), strict=True)})
+    return macros
 
 
 def study_verdict(row) -> str:
     """``helps``, ``hurts`` or ``makes no resolved difference``: the sign of a study's
-    difference (with minus without) where its interval excludes zero (an interval of zero width,
-    from a split of one group, resolves nothing)."""
+    difference (with minus without) where its interval over training seeds and test groups
+    excludes zero (an interval of zero width, from a split of one group, resolves nothing)."""
     low, high, diff = float(row["CI low"]), float(row["CI high"]), float(row["difference"])
     if not (np.isfinite(low) and np.isfinite(high)) or low <= 0 <= high or low == high:  # a zero-width interval: one group
         return "makes no resolved difference"
@@ -292,13 +345,12 @@ def comparison_sentence(differences: pd.DataFrame, resolvable: float, reference:
         groups[key].append(f"{name(row['model'])} ({row['AUC difference']:+.3f})")
     parts = []
     if groups["better"]:
-        parts.append(f"the light CNN's mean test AUC is resolvably higher than that of {_join(groups['better'])}")
+        parts.append(f"resolvably higher than that of {_join(groups['better'])}")
     if groups["worse"]:
         parts.append(f"resolvably lower than that of {_join(groups['worse'])}")
     if groups["unresolved"]:
         parts.append(f"not resolved against {_join(groups['unresolved'])} (differences within {resolvable:.3f})")
-    text = "; ".join(parts)
-    return text[0].upper() + text[1:] + "."
+    return "Counting both training seeds and test groups, the light CNN's mean test AUC is " + "; ".join(parts) + "."
 
 
 def _join(items: list[str]) -> str:

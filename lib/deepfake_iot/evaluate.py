@@ -107,28 +107,126 @@ def _thresholded(name: str, labels: np.ndarray, called_fake: np.ndarray) -> floa
     return (metrics.f1_score(tp, fp, fn) + metrics.f1_score(tn, fn, fp)) / 2
 
 
-def operating_points(
-    val_labels, val_scores, test_frame: pd.DataFrame, test_scores, *, apcer_targets=(0.01, 0.05, 0.10),
-    bootstrap_samples: int = 1000, seed: int = 0, unit: str = "group",
-) -> pd.DataFrame:  # fmt: skip
-    """A biometric gate's operating points (ISO/IEC 30107-3 terms, fake = attack): for each
-    target APCER (fakes accepted as real), the threshold chosen on *validation* scores that
-    keeps the validation APCER at or below it, then the APCER and BPCER (real users rejected)
-    reached on test, with bootstrap intervals over ``unit``."""
-    unit = unit if unit in test_frame else "video_id"
-    rows = []
-    for target in apcer_targets:
-        threshold = metrics.threshold_at_apcer(val_labels, val_scores, target)
-        row = {"target APCER": float(target), "threshold": threshold,
-               "val APCER": metrics.apcer_bpcer(val_labels, val_scores, threshold)[0]}  # fmt: skip
-        for index, name in enumerate(("APCER", "BPCER")):
-            point, low, high = metrics.bootstrap_ci(
-                test_frame, test_scores, lambda y, s, i=index, t=threshold: metrics.apcer_bpcer(y, s, t)[i],
-                n=bootstrap_samples, seed=seed, unit=unit,
-            )  # fmt: skip
-            row.update({f"test {name}": point, f"{name} low": low, f"{name} high": high})
-        rows.append(row)
-    return pd.DataFrame(rows)
+SCORE_COLUMNS = ["split", "group", "video", "method", "label", "model", "seed", "variant", "score"]
+
+
+def score_table(frame: pd.DataFrame, scores, *, split: str, model: str, seed: int, variant: str) -> pd.DataFrame:
+    """Per-frame scores of one model, seed and variant on the rows of ``frame``, in the columns
+    of ``SCORE_COLUMNS``: what ``results/scores/`` keeps so that every table of notebook 05 can
+    be recomputed. ``split`` names the test set (``val``, ``test``, a degraded copy
+    ``test/<degradation>/<level>``, ``cross`` for the second dataset); ``variant`` the file
+    (``float32``, ``int8_ptq``, ...) or ``keras`` with the training run's study
+    (``keras ablation``, ``keras cross_manipulation:<method>``)."""
+    scores = np.asarray(scores, dtype=float).ravel()
+    if scores.size != len(frame):
+        raise ValueError(f"the frame has {len(frame)} rows but there are {scores.size} scores")
+    return pd.DataFrame({"split": split, "group": frame["group"].astype(str).to_numpy() if "group" in frame
+                         else frame["video_id"].astype(str).to_numpy(), "video": frame["video_id"].astype(str).to_numpy(),
+                         "method": frame["method"].astype(str).to_numpy(), "label": frame["label"].astype(int).to_numpy(),
+                         "model": model, "seed": int(seed), "variant": variant, "score": scores})  # fmt: skip
+
+
+def keep_scores(store: dict, section: str, splits: dict, *, model: str, seed: int, variant: str) -> None:
+    """Add to ``store[section]`` the ``score_table`` of each ``split -> (frame, scores)``."""
+    store.setdefault(section, []).extend(
+        score_table(frame, values, split=split, model=model, seed=seed, variant=variant) for split, (frame, values) in splits.items())
+
+
+def write_scores(folder: Path | str, name: str, tables: list) -> Path:
+    """``folder/<name>.csv``: the ``score_table`` rows of one section of notebook 05 (an empty
+    section writes the header alone, never leaves a stale file)."""
+    from deepfake_iot.paths import write_csv
+
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=SCORE_COLUMNS)
+    path = Path(folder) / f"{name}.csv"
+    write_csv(table[SCORE_COLUMNS], path)
+    return path
+
+
+def read_scores(path: Path | str) -> pd.DataFrame:
+    """A ``write_scores`` file, with the columns checked (the error names what is missing)."""
+    table = pd.read_csv(path, dtype={"split": str, "group": str, "video": str, "method": str, "model": str,
+                                     "variant": str}, keep_default_na=False)  # fmt: skip
+    missing = [column for column in SCORE_COLUMNS if column not in table]
+    if missing:
+        raise ValueError(f"{path} lacks the score column(s) {', '.join(missing)}")
+    return table
+
+
+def seed_score_arrays(table: pd.DataFrame, *, split: str, variant: str) -> tuple[pd.DataFrame, dict]:
+    """From ``score_table`` rows: the frame of ``split`` (``group, video_id, method, label``,
+    the rows in the order they were scored) and ``model -> [scores of each seed]`` (seeds
+    ascending), for every model of ``variant``: the input of ``paired_comparisons``."""
+    part = table[(table["split"] == split) & (table["variant"] == variant)]
+    if part.empty:
+        raise ValueError(f"no scores of split {split!r} and variant {variant!r}")
+    arrays, frame = {}, None
+    for (model, _), rows in part.groupby(["model", "seed"], sort=True):
+        if frame is None:
+            frame = rows[["group", "video", "method", "label"]].rename(columns={"video": "video_id"}).reset_index(drop=True)
+        elif not np.array_equal(rows["video"].to_numpy(), frame["video_id"].to_numpy()):
+            raise ValueError(f"the {model} scores of {split!r} are not on the same rows as the others")
+        arrays.setdefault(model, []).append(rows["score"].to_numpy())
+    return frame, arrays
+
+
+def calibration_record(val_labels, val_scores, test_labels, test_scores, *, deployment_prior: float,
+                       bins: int = 15) -> dict:  # fmt: skip
+    """Platt scaling fitted on *validation* scores (``metrics.fit_platt``), its intercept moved
+    to ``deployment_prior`` (the share of fakes among the faces a deployed gate sees) by Bayes'
+    rule, and the expected calibration error on test before and after (``bins`` equal bins).
+
+    The test ECE is that of the validation fit: test shares validation's way of drawing faces,
+    so the calibration at validation's class mix is the one test can check; the deployed
+    intercept is what the sidecar carries. Raises ``ValueError`` when the fit lands on a bound.
+    """
+    val_labels, test_labels = np.asarray(val_labels).astype(int), np.asarray(test_labels).astype(int)
+    slope, intercept = metrics.fit_platt(val_labels, val_scores)
+    val_share = float(np.mean(val_labels))
+    calibrated = metrics.apply_platt(test_scores, slope, intercept)
+    return {"method": "platt", "formula": "P(fake) = 1 / (1 + exp(-(slope * logit(score) + intercept)))",
+            "slope": slope, "intercept_at_validation_prior": intercept, "validation_fake_share": val_share,
+            "deployment_prior": float(deployment_prior),
+            "intercept": metrics.platt_for_prior(intercept, val_share, deployment_prior),
+            "test_fake_share": float(np.mean(test_labels)), "bins": int(bins),
+            "test_ece_before": metrics.expected_calibration_error(test_labels, test_scores, bins),
+            "test_ece_after": metrics.expected_calibration_error(test_labels, calibrated, bins),
+            "fitted_on": "validation scores of this file"}  # fmt: skip
+
+
+def deployment_record(val: pd.DataFrame, test: pd.DataFrame, val_scores, test_scores, *, window: int,
+                      deployment_prior: float, bins: int = 15) -> dict:  # fmt: skip
+    """What a deployed file's sidecar gains from notebook 05, all fitted on its *validation*
+    scores: ``calibration`` (``calibration_record``, or ``{"method": "none", "reason": ...}``
+    where Platt scaling cannot be fitted), ``gate`` (``gate.sidecar_gate``: window, and per target
+    APCER the threshold or why there is none) and ``operating_points`` (the met targets as
+    ``{"apcer", "threshold", "window"}``, what scoring tools read)."""
+    from deepfake_iot import gate
+
+    try:
+        calibration = calibration_record(val["label"], val_scores, test["label"], test_scores,
+                                         deployment_prior=deployment_prior, bins=bins)  # fmt: skip
+    except ValueError as error:
+        calibration = {"method": "none", "reason": str(error)}
+    record = gate.sidecar_gate(gate.presentations(val, val_scores, window), window)
+    points = [{"apcer": p["target_apcer"], "threshold": p["threshold"], "window": int(window)}
+              for p in record["operating_points"] if p["threshold"] is not None]  # fmt: skip
+    return {"calibration": calibration, "gate": record, "operating_points": points}
+
+
+def update_sidecar(model_path: Path | str, **entries) -> dict:
+    """Add ``entries`` (e.g. ``calibration``, ``gate``) to the JSON sidecar beside a ``.tflite``
+    file, atomically; the keys notebook 04 wrote are kept. Returns the new sidecar."""
+    import json
+
+    from deepfake_iot.paths import atomic_write_json
+
+    path = Path(model_path).with_suffix(".json")
+    if not path.is_file():
+        raise ValueError(f"sidecar {path} not found: notebook 04 writes one beside each .tflite")
+    record = {**json.loads(path.read_text()), **entries}
+    atomic_write_json(path, record)
+    return record
 
 
 SEED_METRICS = ("auc", "balanced_accuracy", "recall_real", "recall_fake", "accuracy", "f1_macro", "video_auc", "eer")
@@ -146,27 +244,73 @@ def seed_table(seed_rows: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
+DIFFERENCE_COLUMNS = ["model", "AUC difference", "CI low", "CI high", "verdict", "CI low (test groups only)",
+                      "CI high (test groups only)", "seeds", "half width"]  # fmt: skip
+GROUPS_ONLY = ("CI low (test groups only)", "CI high (test groups only)")
+
+
+def difference_verdict(difference: float, low: float, high: float, better: str, worse: str) -> str:
+    """``better`` or ``worse`` where the interval ``[low, high]`` excludes zero (by the sign of
+    ``difference``), else ``not resolved`` (also for a zero-width or undefined interval)."""
+    if not (np.isfinite(low) and np.isfinite(high)) or low <= 0 <= high or low == high:
+        return "not resolved"
+    return better if difference > 0 else worse
+
+
 def paired_comparisons(frame: pd.DataFrame, scores: dict, reference: str, *, bootstrap_samples: int,
                        seed: int, unit: str = "group") -> pd.DataFrame:  # fmt: skip
-    """The AUC difference of ``reference`` against each other entry of ``scores`` (name -> one
-    score array per training seed, seeds in the same order for every name), averaged over seeds
-    and bootstrapped over the same resampled ``unit``s (``metrics.paired_auc_difference``).
+    """The seed-mean AUC difference of ``reference`` against each other entry of ``scores``
+    (name -> one score array per training seed), with the interval of a hierarchical bootstrap
+    over training seeds and test groups (``metrics.auc_difference_intervals``) and, beside it,
+    the test-groups-only interval (seeds held fixed), labelled as such.
 
-    Columns: ``model``, ``AUC difference`` (reference minus model), ``CI low``, ``CI high``,
-    ``half width`` (of the interval: the smallest difference this split resolves for the pair)
-    and ``verdict`` (which one is better, or "not resolved" when the interval holds 0).
+    Columns ``DIFFERENCE_COLUMNS``: ``AUC difference`` (reference minus model), ``CI low`` and
+    ``CI high`` (seeds and groups), ``verdict`` (which is better where that interval excludes 0,
+    else "not resolved"), the groups-only interval, ``seeds`` ("3 vs 3") and ``half width`` of
+    the seed-inclusive interval (the smallest difference this design resolves for the pair).
     """
     rows = []
     for name, arrays in scores.items():
         if name == reference:
             continue
-        diff, low, high = metrics.paired_auc_difference(
-            frame, list(scores[reference]), list(arrays), n=bootstrap_samples, seed=seed, unit=unit
-        )
-        verdict = "not resolved" if low <= 0 <= high or low == high else (f"{reference} better" if diff > 0 else f"{name} better")
-        rows.append({"model": name, "AUC difference": diff, "CI low": low, "CI high": high,
-                     "half width": (high - low) / 2, "verdict": verdict})  # fmt: skip
-    return pd.DataFrame(rows, columns=["model", "AUC difference", "CI low", "CI high", "half width", "verdict"])
+        found = metrics.auc_difference_intervals(frame, list(scores[reference]), list(arrays), n=bootstrap_samples,
+                                                 seed=seed, unit=unit)  # fmt: skip
+        verdict = difference_verdict(found["difference"], found["low"], found["high"], f"{reference} better", f"{name} better")
+        rows.append([name, found["difference"], found["low"], found["high"], verdict, found["group_low"], found["group_high"],
+                     f"{found['seeds_a']} vs {found['seeds_b']}", (found["high"] - found["low"]) / 2])  # fmt: skip
+    return pd.DataFrame(rows, columns=DIFFERENCE_COLUMNS)
+
+
+def deployed_comparisons(frame: pd.DataFrame, scores: dict, reference: str, *, bootstrap_samples: int,
+                         seed: int, unit: str = "group") -> pd.DataFrame:  # fmt: skip
+    """The AUC difference of the deployed files (``scores``: name -> one score array, each
+    model's best seed on validation), reference minus model, with its test-groups-only interval:
+    a statement about these files, not about the training recipes."""
+    rows = []
+    for name, values in scores.items():
+        if name != reference:
+            difference, low, high = metrics.paired_auc_difference(frame, scores[reference], values, n=bootstrap_samples,
+                                                                  seed=seed, unit=unit)  # fmt: skip
+            rows.append({"model": name, "deployed difference": difference, "deployed CI low (test groups only)": low,
+                         "deployed CI high (test groups only)": high})  # fmt: skip
+    return pd.DataFrame(rows, columns=["model", "deployed difference", "deployed CI low (test groups only)",
+                                       "deployed CI high (test groups only)"])  # fmt: skip
+
+
+def difference_paper_table(differences: pd.DataFrame) -> pd.DataFrame:
+    """The comparisons as the paper prints them: the seed-mean difference with its interval over
+    seeds and groups and its verdict, the groups-only interval, and the deployed files'
+    difference."""
+    span = lambda low, high: f"[{low:+.3f}, {high:+.3f}]"  # noqa: E731
+    table = pd.DataFrame({"baseline": differences["model"].str.replace("_", " "),
+                          "seed-mean diff.": differences["AUC difference"].map(lambda v: f"{v:+.3f}"),
+                          "seeds + groups": [span(a, b) for a, b in zip(differences["CI low"], differences["CI high"], strict=True)],
+                          "verdict": differences["verdict"].str.replace("_", " "),
+                          "groups only": [span(a, b) for a, b in zip(*(differences[c] for c in GROUPS_ONLY), strict=True)],
+                          "seeds": differences["seeds"]})  # fmt: skip
+    if "deployed difference" in differences:
+        table["deployed diff."] = differences["deployed difference"].map(lambda v: f"{v:+.3f}")
+    return table
 
 
 def resolvable_difference(comparisons: pd.DataFrame) -> float:
@@ -180,18 +324,21 @@ def study_row(frame: pd.DataFrame, label: str, arms: dict, *, bootstrap_samples:
               unit: str = "group") -> dict:  # fmt: skip
     """One row of a two-arm study (``arms``: arm name -> score arrays, one per seed, on the rows
     of ``frame``): each arm's seed-mean AUC and spread, and the difference of the second arm
-    minus the first with its interval over the same resampled ``unit``s."""
+    minus the first with its interval over training seeds and test groups (``CI low``, ``CI
+    high``: the hierarchical bootstrap of ``metrics.auc_difference_intervals``) and over test
+    groups only, seeds held fixed (``GROUPS_ONLY``)."""
     (first, first_scores), (second, second_scores) = list(arms.items())
     labels = frame["label"].to_numpy()
     aucs = {name: [metrics.frame_metrics(labels, s)["roc_auc"] for s in arrays] for name, arrays in arms.items()}
-    diff, low, high = metrics.paired_auc_difference(
-        frame, list(second_scores), list(first_scores), n=bootstrap_samples, seed=seed, unit=unit
-    )
+    found = metrics.auc_difference_intervals(frame, list(second_scores), list(first_scores), n=bootstrap_samples,
+                                             seed=seed, unit=unit)  # fmt: skip
     row = {"test set": label}
     for name in (first, second):
         row[f"{name} AUC"] = float(np.mean(aucs[name]))
         row[f"{name} std"] = float(np.std(aucs[name], ddof=1)) if len(aucs[name]) > 1 else 0.0
-    row.update({"difference": diff, "CI low": low, "CI high": high, "seeds": min(len(first_scores), len(second_scores))})
+    row.update({"difference": found["difference"], "CI low": found["low"], "CI high": found["high"],
+                GROUPS_ONLY[0]: found["group_low"], GROUPS_ONLY[1]: found["group_high"],
+                "seeds": min(len(first_scores), len(second_scores))})  # fmt: skip
     return row
 
 
@@ -209,7 +356,8 @@ def seed_paper_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 def study_paper_table(study: pd.DataFrame) -> pd.DataFrame:
     """A two-arm study (rows of ``study_row``) as the paper prints it: each arm's AUC as
-    ``mean ± std`` over seeds under the arm's name, then the difference and its interval."""
+    ``mean ± std`` over seeds under the arm's name, then the difference, its interval over seeds
+    and groups and the interval over test groups only."""
     if not len(study):
         return study
     arms = [c[: -len(" AUC")] for c in study.columns if c.endswith(" AUC")]
@@ -218,6 +366,8 @@ def study_paper_table(study: pd.DataFrame) -> pd.DataFrame:
         table[arm] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(study[f"{arm} AUC"], study[f"{arm} std"], strict=True)]
     for column in ("difference", "CI low", "CI high"):
         table[column] = study[column].map(lambda v: f"{v:+.3f}")
+    if GROUPS_ONLY[0] in study:
+        table["groups only"] = [f"[{low:+.3f}, {high:+.3f}]" for low, high in zip(*(study[c] for c in GROUPS_ONLY), strict=True)]
     table["seeds"] = study["seeds"].astype(int)
     return table
 

@@ -1,4 +1,5 @@
-"""Detection metrics, decision thresholds, video aggregation, clustered bootstrap and calibration.
+"""Detection metrics, decision thresholds, video aggregation, clustered and seed-inclusive
+bootstrap, and calibration.
 
 Conventions used throughout (see the "Metrics conventions" of the project's reference notes):
 
@@ -51,7 +52,7 @@ def equal_error_rate(labels, scores) -> tuple[float, float]:
     return float(fpr[index]), float(thresholds[index])
 
 
-def _percentile_interval(point: float, estimates: np.ndarray, alpha: float) -> tuple[float, float, float]:
+def percentile_interval(point: float, estimates: np.ndarray, alpha: float) -> tuple[float, float, float]:
     """``(point, low, high)``: the ``alpha/2`` and ``1 - alpha/2`` quantiles of the finite
     bootstrap ``estimates`` (NaN bounds when none is finite)."""
     estimates = np.asarray(estimates, dtype=float)
@@ -301,7 +302,7 @@ def bootstrap_ci(
                 estimates[row] = function(labels[chosen], values[chosen])
             except ValueError:
                 estimates[row] = np.nan
-    return _percentile_interval(point, estimates, alpha)
+    return percentile_interval(point, estimates, alpha)
 
 
 def reliability_table(labels, scores, bins: int = 15) -> pd.DataFrame:
@@ -346,32 +347,63 @@ def _logit(scores) -> np.ndarray:
     return np.log(scores) - np.log1p(-scores)
 
 
-def apply_temperature(scores, temperature: float) -> np.ndarray:
-    """Rescale probabilities: ``sigmoid(logit(scores) / temperature)``."""
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    return 1.0 / (1.0 + np.exp(-_logit(scores) / temperature))
+# Bounds of the Platt search: a fit that lands on one is an error, never a quietly returned bound.
+PLATT_SLOPE_BOUNDS = (1e-3, 1e2)
+PLATT_INTERCEPT_BOUNDS = (-30.0, 30.0)
 
 
-def fit_temperature(labels, scores_val) -> float:
-    """Temperature minimising the validation negative log-likelihood (temperature scaling).
+def prior_log_odds(share: float) -> float:
+    """``log(share / (1 - share))``: the log odds of a fake share in (0, 1)."""
+    if not 0 < share < 1:
+        raise ValueError(f"a class share must lie strictly between 0 and 1, got {share}")
+    return float(np.log(share) - np.log1p(-share))
 
-    Fit on validation scores, apply with :func:`apply_temperature` to test scores. T > 1
-    softens an overconfident model, T < 1 sharpens an underconfident one; the ranking (AUC)
-    never changes. Searched over log T in [-5, 5].
+
+def fit_platt(labels, scores_val) -> tuple[float, float]:
+    """``(slope, intercept)`` of Platt scaling, fitted on VALIDATION scores:
+    ``P(fake) = sigmoid(slope * logit(score) + intercept)`` minimising the negative
+    log-likelihood (a logistic regression on the logit, unregularised, by scipy's L-BFGS-B).
+
+    Unlike temperature scaling (a slope alone), the intercept corrects a shifted model, e.g. one
+    trained with class weights for a 50% prior and validated where most faces are fake. The
+    result calibrates to validation's class mix; :func:`platt_for_prior` moves it to another.
+    A fit that lands on a bound of ``PLATT_SLOPE_BOUNDS`` or ``PLATT_INTERCEPT_BOUNDS`` raises
+    ``ValueError`` naming the bound: the scores carry no usable calibration (a constant or an
+    inverted ranking), and a bound is not an estimate.
     """
-    from scipy.optimize import minimize_scalar
+    from scipy.optimize import minimize
 
     labels, scores_val = _as_arrays(labels, scores_val)
+    if np.unique(labels).size < 2:
+        raise ValueError("Platt scaling needs real and fake validation scores; only one class is present")
     logits = _logit(scores_val)
 
-    def nll(log_temperature: float) -> float:
-        z = logits / np.exp(log_temperature)
+    def nll(params):
+        z = params[0] * logits + params[1]
         # -[y log s(z) + (1-y) log(1-s(z))] = softplus(z) - y z, computed stably
-        return float(np.mean(np.logaddexp(0.0, z) - labels * z))
+        gradient = 1 / (1 + np.exp(-z)) - labels
+        return float(np.mean(np.logaddexp(0.0, z) - labels * z)), np.array([np.mean(gradient * logits), np.mean(gradient)])
 
-    result = minimize_scalar(nll, bounds=(-5.0, 5.0), method="bounded")
-    return float(np.exp(result.x))
+    bounds = [PLATT_SLOPE_BOUNDS, PLATT_INTERCEPT_BOUNDS]
+    result = minimize(nll, x0=np.array([1.0, 0.0]), jac=True, method="L-BFGS-B", bounds=bounds)
+    for value, (low, high), name in zip(result.x, bounds, ("slope", "intercept"), strict=True):
+        for bound in (low, high):
+            if abs(value - bound) <= 1e-6 * max(1.0, abs(bound)):
+                raise ValueError(f"the Platt {name} landed on its search bound {bound:g}: these scores "
+                                 "carry no usable calibration (constant or inverted); nothing was fitted")
+    return float(result.x[0]), float(result.x[1])
+
+
+def apply_platt(scores, slope: float, intercept: float) -> np.ndarray:
+    """Calibrated P(fake): ``sigmoid(slope * logit(scores) + intercept)`` (the ranking is kept
+    for a positive slope)."""
+    return 1.0 / (1.0 + np.exp(-(slope * _logit(scores) + intercept)))
+
+
+def platt_for_prior(intercept: float, fitted_share: float, prior: float) -> float:
+    """The Platt intercept moved from the fake share it was fitted at (validation's) to the
+    fake ``prior`` of deployment: Bayes' rule adds the difference of the prior log odds."""
+    return float(intercept + prior_log_odds(prior) - prior_log_odds(fitted_share))
 
 
 def per_method_auc(frame_df: pd.DataFrame, scores) -> pd.DataFrame:
@@ -434,43 +466,90 @@ def degradation_rows(curve: dict, degraded_sets: dict, threshold: float, clean: 
     return rows
 
 
-def paired_auc_difference(frame_df: pd.DataFrame, scores_a, scores_b, n: int = 1000, seed: int = 0,
-                          alpha: float = 0.05, unit: str = "group") -> tuple[float, float, float]:
-    """``(AUC(a) - AUC(b), low, high)`` over the same resamples of ``unit`` (leakage groups;
-    videos where the frame has no group column) for both models.
+def _seed_arrays(scores, rows: int) -> list[np.ndarray]:
+    """One score array, or a list of them (one per training seed), as a list of float arrays of
+    ``rows`` scores each."""
+    arrays = [np.asarray(s, dtype=float) for s in (scores if isinstance(scores, list) else [scores])]
+    if not arrays:
+        raise ValueError("no score arrays: give one per training seed")
+    for array in arrays:
+        if array.shape != (rows,):
+            raise ValueError(f"every score array needs one score per row ({rows}), got {array.shape}")
+    return arrays
 
-    ``scores_a`` and ``scores_b`` are one score array each, or lists of arrays, one per training
-    seed: the difference is then that of the seed-mean AUCs, every seed of both models scored on
-    the very same resampled groups (never a best-seed pick). Pairing is what makes the interval of
-    a difference honest: two models scored on one test split are compared on the same draws, not
-    through their two separate intervals.
+
+def _resampled_seed_aucs(frame_df: pd.DataFrame, arrays: list, counts: np.ndarray) -> np.ndarray:
+    """``(resamples, seeds)``: each seed's AUC in every group resample of ``counts``."""
+    labels = frame_df["label"].to_numpy()
+    return np.stack([resampled_aucs(labels, s, counts) for s in arrays], axis=1)
+
+
+def _seed_resampled_means(aucs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Per resample (row), the mean AUC of as many seeds as there are, drawn with replacement."""
+    picks = rng.integers(0, aucs.shape[1], size=aucs.shape)
+    return np.take_along_axis(aucs, picks, axis=1).mean(axis=1)
+
+
+def auc_difference_intervals(frame_df: pd.DataFrame, scores_a, scores_b, n: int = 1000, seed: int = 0,
+                             alpha: float = 0.05, unit: str = "group") -> dict:  # fmt: skip
+    """The seed-mean AUC difference of two models, ``mean AUC(a) - mean AUC(b)``, with two
+    intervals:
+
+    - ``low, high``: a hierarchical bootstrap over **training seeds and test groups**. Each
+      resample draws the test ``unit``s (leakage groups; videos where the frame has none) with
+      replacement, the same draw for both models (the test data are shared), and, for each model
+      on its own, as many seeds as it has with replacement; the estimate is the difference of the
+      drawn seeds' mean AUCs on the drawn groups. It covers another training run as well as
+      another test split. With one seed a model's training randomness cannot be counted, and
+      with few seeds the seed draws are coarse (3 seeds: 10 distinct draws), so the interval
+      can only be wider than this one says, never narrower.
+    - ``group_low, group_high``: test groups only, every seed held fixed (what the comparison of
+      two given sets of trained models can claim, not a verdict on the recipes).
+
+    ``scores_a`` / ``scores_b`` are one array or a list of arrays, one per seed, each with one
+    score per row of ``frame_df``. Also returned: ``difference``, ``seeds_a``, ``seeds_b``.
     """
-    seeds_a = [np.asarray(s, dtype=float) for s in (scores_a if isinstance(scores_a, list) else [scores_a])]
-    seeds_b = [np.asarray(s, dtype=float) for s in (scores_b if isinstance(scores_b, list) else [scores_b])]
-    for scores in seeds_a + seeds_b:
-        if scores.shape != (len(frame_df),):
-            raise ValueError(f"every score array needs one score per row ({len(frame_df)}), got {scores.shape}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    seeds_a, seeds_b = _seed_arrays(scores_a, len(frame_df)), _seed_arrays(scores_b, len(frame_df))
     labels = frame_df["label"].to_numpy()
     point = float(np.mean([skm.roc_auc_score(labels, s) for s in seeds_a])
                   - np.mean([skm.roc_auc_score(labels, s) for s in seeds_b]))
     counts = resample_counts(frame_df, n=n, seed=seed, unit=unit if unit in frame_df else "video_id")
-    mean_auc = lambda arrays: np.mean([resampled_aucs(labels, s, counts) for s in arrays], axis=0)  # noqa: E731
-    estimates = mean_auc(seeds_a) - mean_auc(seeds_b)
-    return _percentile_interval(point, estimates, alpha)
+    aucs_a, aucs_b = _resampled_seed_aucs(frame_df, seeds_a, counts), _resampled_seed_aucs(frame_df, seeds_b, counts)
+    _, group_low, group_high = percentile_interval(point, aucs_a.mean(axis=1) - aucs_b.mean(axis=1), alpha)
+    rng = np.random.default_rng([seed, 1])  # seed draws apart from the group draws
+    _, low, high = percentile_interval(point, _seed_resampled_means(aucs_a, rng) - _seed_resampled_means(aucs_b, rng), alpha)
+    return {"difference": point, "low": low, "high": high, "group_low": group_low, "group_high": group_high,
+            "seeds_a": len(seeds_a), "seeds_b": len(seeds_b)}  # fmt: skip
+
+
+def paired_auc_difference(frame_df: pd.DataFrame, scores_a, scores_b, n: int = 1000, seed: int = 0,
+                          alpha: float = 0.05, unit: str = "group") -> tuple[float, float, float]:
+    """``(AUC(a) - AUC(b), low, high)`` over the same resamples of ``unit`` (leakage groups;
+    videos where the frame has no group column) for both models, every seed held fixed.
+
+    ``scores_a`` and ``scores_b`` are one score array each, or lists of arrays, one per training
+    seed: the difference is then that of the seed-mean AUCs, every seed of both models scored on
+    the very same resampled groups. This interval says nothing about another training run: for a
+    verdict on two training recipes use :func:`auc_difference_intervals`, which resamples seeds.
+    """
+    found = auc_difference_intervals(frame_df, scores_a, scores_b, n=n, seed=seed, alpha=alpha, unit=unit)
+    return found["difference"], found["group_low"], found["group_high"]
 
 
 def seed_mean_auc_interval(frame_df: pd.DataFrame, scores, n: int = 1000, seed: int = 0, alpha: float = 0.05,
-                           unit: str = "group") -> tuple[float, float, float]:  # fmt: skip
+                           unit: str = "group", resample_seeds: bool = True) -> tuple[float, float, float]:  # fmt: skip
     """``(AUC, low, high)`` of the seed-mean AUC (``scores``: one array, or one per seed), every
-    seed scored on the same resampled ``unit``s."""
-    arrays = [np.asarray(s, dtype=float) for s in (scores if isinstance(scores, list) else [scores])]
+    resample drawing the ``unit``s and, with ``resample_seeds``, the seeds with replacement (the
+    hierarchical bootstrap of :func:`auc_difference_intervals`)."""
+    arrays = _seed_arrays(scores, len(frame_df))
     labels = frame_df["label"].to_numpy()
     point = float(np.mean([skm.roc_auc_score(labels, s) for s in arrays]))
     counts = resample_counts(frame_df, n=n, seed=seed, unit=unit if unit in frame_df else "video_id")
-    estimates = np.mean([resampled_aucs(labels, s, counts) for s in arrays], axis=0)
-    return _percentile_interval(point, estimates, alpha)
+    aucs = _resampled_seed_aucs(frame_df, arrays, counts)
+    estimates = _seed_resampled_means(aucs, np.random.default_rng([seed, 1])) if resample_seeds else aucs.mean(axis=1)
+    return percentile_interval(point, estimates, alpha)
 
 
 def apcer_bpcer(labels, scores, threshold: float) -> tuple[float, float]:

@@ -254,3 +254,19 @@ def predict(interpreter, images, batch_size: int = 1) -> np.ndarray:
         )
         return _predict_one_by_one(interpreter, images).astype(np.float32)
     return np.concatenate(scores).astype(np.float32)
+
+
+def calibrate(p_fake, sidecar: dict) -> np.ndarray:
+    """P(fake) calibrated as the sidecar's ``calibration`` says (Platt scaling, fitted on
+    validation by notebook 05 and moved to the deployment prior: ``sigmoid(slope * logit(p) +
+    intercept)``); unchanged when the sidecar has none. Decisions stay on the raw score: the
+    sidecar's ``threshold`` and ``operating_points`` are thresholds of the raw P(fake)."""
+    p_fake = np.asarray(p_fake, dtype=np.float64)
+    calibration = sidecar.get("calibration")
+    if not calibration:
+        return p_fake
+    if calibration.get("method") != "platt" or not {"slope", "intercept"} <= set(calibration):
+        raise ValueError(f"the sidecar's calibration {calibration!r} is not a Platt scaling with slope and intercept")
+    clipped = np.clip(p_fake, 1e-7, 1 - 1e-7)
+    logit = np.log(clipped) - np.log1p(-clipped)
+    return 1.0 / (1.0 + np.exp(-(float(calibration["slope"]) * logit + float(calibration["intercept"]))))
