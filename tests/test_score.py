@@ -120,3 +120,26 @@ def test_scores_a_csv_and_the_sidecar_operating_points(labelled_tree, tmp_path):
     done = run_score("--model", model, "--csv", table, "--frames", "2", cwd=tmp_path)
     assert done.returncode == 2 and done.stderr.strip().count("\n") == 0
     assert "line 2" in done.stderr and "'maybe'" in done.stderr
+
+
+@pytest.mark.slow
+def test_scoring_runs_in_the_device_environment(labelled_tree, tmp_path_factory, tmp_path):
+    """No TensorFlow and no scikit-learn there: the command scores the tree all the same."""
+    from deepfake_iot.demo_model import demo_model_path
+
+    from .device_envs import build_venv
+
+    python, _ = build_venv("device", tmp_path_factory.mktemp("device-venv"))
+    probe = "import importlib.util as u; print(u.find_spec('tensorflow'), u.find_spec('sklearn'))"
+    assert subprocess.run([str(python), "-c", probe], capture_output=True, text=True).stdout.split() == ["None", "None"]
+    done = subprocess.run([str(python), "-m", "deepfake_iot.score", "--model", str(demo_model_path()),
+                           "--real", str(labelled_tree / "real"), "--fake", str(labelled_tree / "fake"),
+                           "--frames", "3", "--out", "result"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((tmp_path / "result" / "metrics.json").read_text())
+    assert metrics["files"] == {"real": 3, "fake": 2} and (tmp_path / "result" / "roc_det.png").is_file()
+    # its OpenCV (4.10) is silenced too: a camera that does not open is one line
+    done = subprocess.run([str(python), "-m", "deepfake_iot.demo", "--camera", "7", "--no-window"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2 and done.stderr == "error: cannot open camera index 7\n", done.stderr

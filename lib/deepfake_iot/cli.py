@@ -73,7 +73,11 @@ def silence_opencv(verbose: bool = False) -> None:
         return
     import cv2
 
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    logging = getattr(cv2.utils, "logging", None)  # OpenCV 4.14; 4.10 has cv2.setLogLevel only
+    if logging is not None:
+        logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    elif hasattr(cv2, "setLogLevel"):
+        cv2.setLogLevel(0)  # LOG_LEVEL_SILENT
 
 
 @contextlib.contextmanager
