@@ -18,6 +18,7 @@ import pandas as pd
 from deepfake_iot import metrics
 from deepfake_iot.data.methods import fake_methods, method_subset
 from deepfake_iot.evaluate import difference_verdict, result_row, study_row
+from deepfake_iot.gate import RULE_OF_THREE
 
 
 def subset_auc(frame: pd.DataFrame, scores, methods: list[str]) -> float:
@@ -207,7 +208,8 @@ def calibration_macros(calibration: dict) -> dict:
     platt = calibration.get("method") == "platt"
     value = lambda key: float(calibration[key]) if platt else float("nan")  # noqa: E731
     return {"CalibrationSentence": calibration_sentence(calibration), "EceBefore": value("test_ece_before"),
-            "EceAfter": value("test_ece_after"), "PlattSlope": value("slope"), "DeploymentPrior": value("deployment_prior")}  # fmt: skip
+            "EceAfter": value("test_ece_after"), "PlattSlope": value("slope"),
+            "DeploymentPrior": f"{100 * float(calibration.get('deployment_prior', float('nan'))):.0f}% fakes"}  # fmt: skip
 
 
 def lofo_gap_clause(cross_manipulation: pd.DataFrame) -> str:
@@ -235,14 +237,15 @@ def gate_sentence(gate: pd.DataFrame, model: str = "light_cnn") -> str:
     if len(unmet):
         targets = _join([f"{t:.0%}" for t in unmet["target APCER"]])
         parts.append(f"a target of {targets} cannot be set, since validation holds only {int(unmet['val presentations'].iloc[0])} "
-                     f"attack presentations of its rarest type and a target APCER p needs 3/p of them")
-    return f"Deciding on presentations of up to {window} frames of one video (their mean score), " + "; ".join(parts) + "."
+                     f"attack presentations of its rarest type and a target APCER p needs {RULE_OF_THREE}/p of them")
+    return f"On presentations of up to {window} frames of one video (scored by their mean), " + "; ".join(parts) + "."
 
 
 def gate_macros(gate: pd.DataFrame, target: float = 0.10, model: str = "light_cnn") -> dict:
     """The light CNN's gate at ``target`` for the paper, in percent ("--" where not met), and
     ``GateSentence``."""
-    macros = {"GateSentence": gate_sentence(gate, model), "GateTarget": round(100 * float(target)), "GateWindow": "--"}
+    macros = {"GateSentence": gate_sentence(gate, model), "GateTarget": round(100 * float(target)), "GateWindow": "--",
+              "GateRule": RULE_OF_THREE}
     names = ("GateApcer", "GateApcerLow", "GateApcerHigh", "GateBpcer", "GateBpcerLow", "GateBpcerHigh")
     macros.update(dict.fromkeys(names, "--"))
     rows = gate[(gate["model"] == model) & (gate["attack type"] == "worst")] if len(gate) else gate

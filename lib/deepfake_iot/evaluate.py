@@ -207,7 +207,7 @@ def deployment_record(val: pd.DataFrame, test: pd.DataFrame, val_scores, test_sc
         calibration = calibration_record(val["label"], val_scores, test["label"], test_scores,
                                          deployment_prior=deployment_prior, bins=bins)  # fmt: skip
     except ValueError as error:
-        calibration = {"method": "none", "reason": str(error)}
+        calibration = {"method": "none", "reason": str(error), "deployment_prior": float(deployment_prior)}
     record = gate.sidecar_gate(gate.presentations(val, val_scores, window), window)
     points = [{"apcer": p["target_apcer"], "threshold": p["threshold"], "window": int(window)}
               for p in record["operating_points"] if p["threshold"] is not None]  # fmt: skip
@@ -310,6 +310,8 @@ def difference_paper_table(differences: pd.DataFrame) -> pd.DataFrame:
                           "seeds": differences["seeds"]})  # fmt: skip
     if "deployed difference" in differences:
         table["deployed diff."] = differences["deployed difference"].map(lambda v: f"{v:+.3f}")
+        table["deployed, groups only"] = [span(a, b) for a, b in zip(differences["deployed CI low (test groups only)"],
+                                                                     differences["deployed CI high (test groups only)"], strict=True)]
     return table
 
 

@@ -501,8 +501,8 @@ def auc_difference_intervals(frame_df: pd.DataFrame, scores_a, scores_b, n: int 
       on its own, as many seeds as it has with replacement; the estimate is the difference of the
       drawn seeds' mean AUCs on the drawn groups. It covers another training run as well as
       another test split. With one seed a model's training randomness cannot be counted, and
-      with few seeds the seed draws are coarse (3 seeds: 10 distinct draws), so the interval
-      can only be wider than this one says, never narrower.
+      with few seeds the seed draws are coarse (3 seeds: 10 distinct draws) and their spread is
+      underestimated, so the interval, if anything, understates the uncertainty.
     - ``group_low, group_high``: test groups only, every seed held fixed (what the comparison of
       two given sets of trained models can claim, not a verdict on the recipes).
 
