@@ -46,11 +46,16 @@ def quiet_kernel() -> None:
 
     - ``tqdm.auto`` without ipywidgets warns "IProgress not found" and falls back on its text bar,
       which is the bar wanted in an executed notebook: the warning goes;
-    - TensorFlow's retracing warning is shown once per kernel (``_FirstRetracingWarningOnly``);
+    - TensorFlow's retracing warning is shown once per kernel (``_FirstRetracingWarningOnly``),
+      and the converter's note on int8 input statistics not at all;
     - TensorFlow's C++ INFO and WARNING lines stay off (``TF_CPP_MIN_LOG_LEVEL=2`` unless set),
       when this runs before TensorFlow is imported.
     """
     warnings.filterwarnings("ignore", message=r"IProgress not found")
+    # The TFLite converter asks for the legacy converter's input statistics whenever the input is
+    # int8, although the representative dataset already gave the quantization (the files pass
+    # quantize's checks): one line per conversion that says nothing.
+    warnings.filterwarnings("ignore", message=r"Statistics for quantized inputs were expected")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logger = logging.getLogger("tensorflow")  # the logger TensorFlow takes when imported later
     if not any(isinstance(f, _FirstRetracingWarningOnly) for f in logger.filters):
