@@ -317,3 +317,33 @@ def test_ablation_and_sbi_tables_pair_the_arms_seed_by_seed():
                                    main_sbi=False, bootstrap_samples=20, seed=0)
     assert list(sbi["test set"]) == ["test", "swap left out"]
     assert list(sbi.columns[1:3]) == ["without SBI AUC", "without SBI std"] and (sbi["difference"] < 0).all()
+
+
+def test_convergence_row_tells_still_learning_from_converged_and_never_learned():
+    from deepfake_iot.plan import convergence_row
+
+    rising = pd.DataFrame({"auc": np.linspace(0.55, 0.8, 8), "val_auc": np.linspace(0.6, 0.84, 8)})
+    row = convergence_row(rising, epochs_max=8, gain_limit=0.01)
+    assert row["best epoch"] == 8 and row["epochs run"] == 8 and not row["stopped early"]
+    assert row["last-quarter gain"] == pytest.approx(0.84 - rising["val_auc"].iloc[5])
+    assert not row["converged"] and row["learned"]
+    flat = pd.DataFrame({"auc": [0.6, 0.8, 0.85, 0.86, 0.86, 0.87, 0.87, 0.87],
+                         "val_auc": [0.7, 0.85, 0.9, 0.905, 0.906, 0.905, 0.907, 0.906]})
+    row = convergence_row(flat, epochs_max=8, gain_limit=0.01)
+    assert row["converged"] and row["best epoch"] == 7 and row["last-quarter gain"] < 0.01
+    stuck = pd.DataFrame({"auc": [0.5, 0.52, 0.51], "val_auc": [0.5, 0.55, 0.52]})
+    row = convergence_row(stuck, epochs_max=8, gain_limit=0.01)
+    assert row["stopped early"] and row["converged"] and not row["learned"]
+    with pytest.raises(ValueError, match="val_auc"):
+        convergence_row(pd.DataFrame({"auc": [0.5]}), 8, 0.01)
+
+
+def test_convergence_macros_count_the_main_runs():
+    from deepfake_iot.plan import convergence_macros
+
+    table = pd.DataFrame({"group": ["main", "main", "ablation"], "converged": [True, False, True],
+                          "learned": [True, True, False], "stopped early": [True, False, False],
+                          "last-quarter gain": [0.0, 0.03, 0.2]})
+    macros = convergence_macros(table, 0.01)
+    assert macros["NumMainRuns"] == 2 and macros["NumMainConverged"] == 1 and macros["NumConverged"] == 2
+    assert macros["NumMainLearned"] == 2 and macros["MaxMainLastQuarterGain"] == 0.03

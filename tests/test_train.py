@@ -324,8 +324,30 @@ def test_train_planned_leaves_the_held_out_method_out_and_names_the_run(tmp_path
                          sweep_input_sizes=[])
     entry = next(e for e in plan if e["held_out"] == "swap")
     card = train.train_planned(entry, manifest, tmp_path, tmp_path / "models", augment_cfg={}, manifest_hash="m",
-                               global_batch=4, epochs=1, learning_rate=1e-3, patience=1, bn_momentum=0.9,
-                               class_weight=None, strategy="default", tensorboard=False)
+                               global_batch=4, recipe=train.Recipe(epochs=1, learning_rate=1e-3, warmup_epochs=0, patience=1),
+                               bn_momentum=0.9, class_weight=None, strategy="default", tensorboard=False)
     assert card["model"] == "light_cnn_lofo_swap" and card["dir"] == "models/light_cnn_lofo_swap/seed3"
     assert card["held_out"] == "swap" and card["group"] == "cross_manipulation"
     assert (tmp_path / "models" / "light_cnn_lofo_swap" / "seed3" / "history.csv").is_file()
+
+
+def test_recipe_checks_its_settings_and_gives_each_model_its_rate():
+    recipe = train.Recipe(epochs=10, learning_rate=2e-3, learning_rates={"meso4": 5e-3})
+    assert recipe.rate_for("meso4") == 5e-3 and recipe.rate_for("light_cnn") == 2e-3
+    options = recipe.fit_options("meso4")
+    assert options["learning_rate"] == 5e-3 and options["epochs"] == 10 and options["min_delta"] == 0.002
+    assert "cosine" in recipe.describe().set_index("setting").loc["schedule", "value"]
+    for bad in ({"epochs": 0}, {"warmup_epochs": 10}, {"learning_rates": {"meso4": -1.0}}, {"patience": 0}):
+        with pytest.raises(ValueError):
+            train.Recipe(**{"epochs": 10, "learning_rate": 1e-3, **bad})
+
+
+def test_schedule_warms_up_then_decays_along_a_cosine_to_its_floor():
+    schedule = train.learning_rate_schedule(1e-2, epochs=10, steps_per_epoch=5, warmup_epochs=2, final_lr_fraction=0.01)
+    rates = [float(schedule(step)) for step in (0, 5, 10, 30, 50, 80)]
+    assert rates[0] == pytest.approx(1e-3)              # warm-up starts at a tenth of the peak
+    assert rates[1] == pytest.approx(5.5e-3, rel=1e-3)  # halfway up the linear warm-up
+    assert rates[2] == pytest.approx(1e-2)              # the peak at the end of the warm-up
+    assert rates[2] > rates[3] > rates[4]               # then a decreasing cosine ...
+    assert rates[4] == pytest.approx(1e-4, rel=1e-3)    # ... that ends at 1% of the peak
+    assert rates[5] == pytest.approx(1e-4, rel=1e-3)    # and stays there

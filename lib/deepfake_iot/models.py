@@ -227,6 +227,25 @@ def set_bn_momentum(model: keras.Model, momentum: float) -> keras.Model:
     return model
 
 
+def build_reference_cnn(input_size: int = 96, filters: tuple[int, ...] = (24, 48, 64)) -> keras.Model:
+    """The benchmark's calibration reference: a plain CNN (a 3x3 stride-2 convolution, then 3x3
+    Conv2D + BN + ReLU + 2x2 max pooling per stage, global average pooling, one sigmoid unit) with
+    no depthwise convolution and no residual, so it belongs to none of the compared families.
+    ``scripts/calibrate_benchmark.py`` sets the synthetic benchmark's strengths with it; it is
+    never one of the compared models."""
+    inputs = keras.Input(shape=(input_size, input_size, 3), name="image")
+    x = layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(inputs)
+    x = layers.ReLU(name="stem_relu")(layers.BatchNormalization(momentum=0.9, name="stem_bn")(x))
+    for index, width in enumerate(filters, start=1):
+        x = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"stage{index}_conv")(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"stage{index}_bn")(x)
+        x = layers.ReLU(name=f"stage{index}_relu")(x)
+        x = layers.MaxPooling2D(2, name=f"stage{index}_pool")(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = layers.Dense(1, activation="sigmoid", name="fake_probability")(x)
+    return keras.Model(inputs, outputs, name="reference_cnn")
+
+
 def build_model(name: str, input_size: int, bn_momentum: float | None = None, **options) -> keras.Model:
     """Build a model by its registry name with keyword ``options`` for its builder.
 

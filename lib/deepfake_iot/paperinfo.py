@@ -5,7 +5,9 @@ results' numbers and tables are ``report.py``'s, written by the notebooks themse
 ``\\figsource{name}`` prints the notebook that saved ``figures/name.pdf`` (read from the figure
 manifest that :func:`deepfake_iot.figures.save_figure` keeps), so a caption never names its
 notebook by hand. ``\\ifSyntheticData`` is true when the run used the synthetic benchmark, so the
-text can describe the dataset the run used.
+text can describe the dataset the run used. ``\\ifStudy<Name>`` is true when the run carried out
+that optional study (``STUDIES``: its result file holds rows), so a profile that turns a study off
+still builds a whole paper, saying in one sentence that the study was not run.
 """
 
 from __future__ import annotations
@@ -18,7 +20,17 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from deepfake_iot.paths import DATA_SETUP, atomic_write_text, handoff, read_json
+from deepfake_iot.paths import (
+    ABLATION,
+    CROSS_DATASET,
+    CROSS_MANIPULATION,
+    DATA_SETUP,
+    SBI_STUDY,
+    SWEEP_MODELS,
+    atomic_write_text,
+    handoff,
+    read_json,
+)
 from deepfake_iot.provenance import git_state
 from deepfake_iot.report import format_number, latex_escape, number_word
 
@@ -92,6 +104,34 @@ def _texttt(text: str) -> str:
     return f"\\texttt{{{latex_escape(text)}}}"
 
 
+# LaTeX switch -> the result file whose rows say that the optional study ran
+STUDIES = {
+    "StudyAblation": ABLATION,
+    "StudySbi": SBI_STUDY,
+    "StudyLofo": CROSS_MANIPULATION,
+    "StudyCrossDataset": CROSS_DATASET,
+    "StudySweep": SWEEP_MODELS,
+}
+
+
+def study_ran(out: Path, name: str) -> bool:
+    """Whether the result file ``name`` (a CSV table or a JSON list) of the run under ``out``
+    holds at least one row."""
+    path = handoff(out, name)
+    if not path.is_file() or not path.read_text().strip():
+        return False
+    if path.suffix == ".json":
+        return bool(read_json(path, default=[]))
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    return len(lines) > 1
+
+
+def study_switches(out: Path) -> str:
+    """``\\newif\\ifStudy<Name>`` and its value for every optional study of ``STUDIES``."""
+    return "".join(f"\\newif\\if{switch}\n\\{switch}{'true' if study_ran(out, name) else 'false'}\n"
+                   for switch, name in STUDIES.items())
+
+
 # Profiles that test the code, not the method: a paper or an index built from one says on its
 # first page that its numbers are meaningless (``\ifScratchRun``, ``\ScratchNote``).
 SCRATCH_PROFILES = ("smoke",)
@@ -147,6 +187,7 @@ def build_macros(out: Path, root: Path, run_status: dict | None = None) -> str:
         f"\\SyntheticData{'true' if dataset == 'synthetic' else 'false'}\n",
         "\\newif\\ifScratchRun\n",
         f"\\ScratchRun{'true' if note else 'false'}\n",
+        study_switches(out),
     ]
     for name, value in values.items():
         text = format_number(value, 1) if not isinstance(value, str) else latex_escape(value)

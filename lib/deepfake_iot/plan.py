@@ -140,3 +140,48 @@ def selected_runs(runs: pd.DataFrame) -> pd.DataFrame:
     best = runs.groupby("model", sort=False)["best_val_auc"].idxmax()
     return runs.loc[best, ["model", "seed", "dir", "best_val_auc"]]
 
+
+
+def convergence_row(history: pd.DataFrame, epochs_max: int, gain_limit: float) -> dict:
+    """Did one training finish learning? From its per-epoch history (``val_auc``, ``auc``):
+    epochs run, best epoch (1-based), training and validation AUC at the last epoch, and the
+    validation gain of its last quarter of epochs (the best validation AUC minus the best before
+    that quarter). It ``converged`` when early stopping ended it before ``epochs_max`` or when the
+    last quarter gained less than ``gain_limit``; it ``learned`` when its training AUC ended above
+    0.6 (a run that never starts learning is a recipe defect, not a result)."""
+    if history.empty or "val_auc" not in history or "auc" not in history:
+        raise ValueError(f"a training history needs the columns auc and val_auc, got {list(history.columns)}")
+    val = history["val_auc"].to_numpy(dtype=float)
+    epochs_run = len(val)
+    quarter = max(1, -(-epochs_run // 4))
+    before = val[:-quarter].max() if epochs_run > quarter else 0.5
+    gain = float(max(0.0, val.max() - before))
+    stopped_early = epochs_run < epochs_max
+    final_train_auc = float(history["auc"].iloc[-1])
+    return {"epochs run": epochs_run, "best epoch": int(val.argmax()) + 1, "train AUC": final_train_auc,
+            "val AUC": float(val[-1]), "best val AUC": float(val.max()), "last-quarter gain": gain,
+            "stopped early": stopped_early, "converged": bool(stopped_early or gain < gain_limit),
+            "learned": final_train_auc > 0.6}
+
+
+def convergence_table(cards: pd.DataFrame, out_root: Path, gain_limit: float) -> pd.DataFrame:
+    """``convergence_row`` of every training run (``model``, ``seed``, ``group``, ``dir``,
+    ``epochs_max`` per card), read from each run's history.csv under ``out_root``."""
+    from deepfake_iot.paths import HISTORY
+
+    rows = []
+    for card in cards.itertuples():
+        history = pd.read_csv(Path(out_root) / card.dir / HISTORY)
+        rows.append({"model": card.model, "seed": int(card.seed), "group": card.group,
+                     **convergence_row(history, int(card.epochs_max), gain_limit)})
+    return pd.DataFrame(rows)
+
+
+def convergence_macros(table: pd.DataFrame, gain_limit: float) -> dict:
+    """The paper's numbers on convergence: how many main runs met the criterion, learned at all,
+    stopped early, and the largest last-quarter gain of a main run."""
+    main = table[table["group"] == "main"]
+    return {"ConvergenceGain": gain_limit, "NumMainRuns": len(main), "NumTrainingRuns": len(table),
+            "NumMainConverged": int(main["converged"].sum()), "NumConverged": int(table["converged"].sum()),
+            "NumMainLearned": int(main["learned"].sum()), "NumMainStoppedEarly": int(main["stopped early"].sum()),
+            "MaxMainLastQuarterGain": float(main["last-quarter gain"].max()) if len(main) else 0.0}

@@ -26,11 +26,13 @@ import shutil
 import time
 import zipfile
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
@@ -113,6 +115,79 @@ def class_weights(labels) -> dict[int, float]:
     }
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """How every model is trained, in one place: Adam on binary cross-entropy (balanced class
+    weights), a learning rate that warms up linearly for ``warmup_epochs`` and then follows a
+    cosine decay to ``final_lr_fraction`` of its peak at ``epochs``, the checkpoint with the best
+    validation AUC, and early stopping once validation AUC has not improved by ``min_delta`` for
+    ``patience`` epochs. ``learning_rates`` overrides the peak rate per model (chosen on
+    validation, the parameter file says how).
+
+    A cosine schedule ends its run with a small learning rate whatever the epoch count, so a run
+    that is still improving at its last epoch means too few epochs, not a rate left too high;
+    early stopping makes the longest schedule cheap where a model converges sooner.
+    """
+
+    epochs: int
+    learning_rate: float
+    warmup_epochs: int = 1
+    final_lr_fraction: float = 0.01
+    patience: int = 4
+    min_delta: float = 0.002
+    learning_rates: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.learning_rate <= 0 or self.patience < 1:
+            raise ValueError(f"a recipe needs epochs >= 1, learning_rate > 0 and patience >= 1, got {self}")
+        if not 0 <= self.warmup_epochs < self.epochs:
+            raise ValueError(f"warmup_epochs must be in [0, epochs), got {self.warmup_epochs} of {self.epochs}")
+        bad = {name: rate for name, rate in self.learning_rates.items() if not rate > 0}
+        if bad:
+            raise ValueError(f"learning_rates must be positive, got {bad}")
+
+    def rate_for(self, model: str) -> float:
+        """The peak learning rate of ``model``: its own entry, else the common one."""
+        return float(self.learning_rates.get(model) or self.learning_rate)
+
+    def fit_options(self, model: str) -> dict:
+        """``train_model``'s keyword arguments for ``model``."""
+        return {"epochs": self.epochs, "learning_rate": self.rate_for(model), "patience": self.patience,
+                "warmup_epochs": self.warmup_epochs, "final_lr_fraction": self.final_lr_fraction,
+                "min_delta": self.min_delta}
+
+    def describe(self) -> pd.DataFrame:
+        """One row per setting, for the notebook's page."""
+        rows = {"optimizer": "Adam", "loss": "binary cross-entropy, balanced class weights",
+                "schedule": f"linear warm-up {self.warmup_epochs} epoch(s), cosine decay to "
+                            f"{self.final_lr_fraction:g} x peak at epoch {self.epochs}",
+                "peak learning rate": f"{self.learning_rate:g}" + "".join(
+                    f"; {name} {rate:g}" for name, rate in self.learning_rates.items() if rate),
+                "checkpoint": "best validation AUC",
+                "early stopping": f"no validation AUC gain of {self.min_delta:g} in {self.patience} epochs"}
+        return pd.DataFrame({"setting": list(rows), "value": list(rows.values())})
+
+    def key(self) -> dict:
+        return asdict(self)
+
+
+def learning_rate_schedule(learning_rate: float, epochs: int, steps_per_epoch: int, *, warmup_epochs: int = 0,
+                           final_lr_fraction: float = 0.01):
+    """Linear warm-up from ``learning_rate / 10`` over ``warmup_epochs``, then cosine decay to
+    ``final_lr_fraction * learning_rate`` at the end of ``epochs`` (Keras' ``CosineDecay``)."""
+    warmup = int(warmup_epochs * steps_per_epoch)
+    decay = max(1, int(epochs * steps_per_epoch) - warmup)
+    if warmup == 0:
+        return keras.optimizers.schedules.CosineDecay(learning_rate, decay, alpha=final_lr_fraction)
+    return keras.optimizers.schedules.CosineDecay(learning_rate / 10, decay, alpha=final_lr_fraction,
+                                                  warmup_target=learning_rate, warmup_steps=warmup)
+
+
+def _steps_per_epoch(dataset: tf.data.Dataset) -> int | None:
+    steps = int(dataset.cardinality())
+    return steps if steps > 0 else None
+
+
 def _jsonable(value):
     return json.loads(json.dumps(value, sort_keys=True, default=str))
 
@@ -156,7 +231,8 @@ def _worker(strategy: tf.distribute.Strategy) -> tuple[bool, int]:
 
 class _ResumeState(keras.callbacks.Callback):
     """Saves and restores what BackupAndRestore does not: the best value and patience counters
-    of ModelCheckpoint, EarlyStopping and ReduceLROnPlateau, and the training time so far.
+    of ModelCheckpoint and EarlyStopping, and the training time so far (the learning rate follows
+    the optimizer's step count, which BackupAndRestore restores).
 
     Placed after those callbacks (so it restores after they reset in ``on_train_begin``) and
     after BackupAndRestore (so it writes after the epoch's checkpoint).
@@ -165,7 +241,6 @@ class _ResumeState(keras.callbacks.Callback):
     FIELDS = {
         "checkpoint": ("best",),
         "early_stopping": ("wait", "best", "best_epoch"),
-        "reduce_lr": ("wait", "best", "cooldown_counter"),
     }
 
     def __init__(self, path: Path, tracked: dict, seconds_before: float):
@@ -179,8 +254,8 @@ class _ResumeState(keras.callbacks.Callback):
             return
         state = json.loads(self.path.read_text())
         for key, callback in self.tracked.items():
-            for field, value in state["callbacks"].get(key, {}).items():
-                setattr(callback, field, value)
+            for name, value in state["callbacks"].get(key, {}).items():
+                setattr(callback, name, value)
         self.last_epoch = state["epoch"]
 
     def seconds(self) -> float:
@@ -248,6 +323,9 @@ def train_model(
     class_weight: dict | None = None,
     patience: int,
     seed: int,
+    warmup_epochs: int = 0,
+    final_lr_fraction: float = 0.01,
+    min_delta: float = 0.0,
     strategy: str | tf.distribute.Strategy = "default",
     resume: bool = True,
     run_key: dict,
@@ -259,8 +337,10 @@ def train_model(
 
     Datasets are batched with the global batch size (``global_batch_size``) and built after
     ``set_seeds(seed)`` (``train_model`` seeds again before building the model). The best epoch on
-    validation AUC is kept; training stops after ``patience`` epochs without improvement and
-    halves the learning rate after ``max(1, patience // 2)`` such epochs. With ``resume`` a
+    validation AUC is kept; training stops after ``patience`` epochs without a gain of
+    ``min_delta``. The learning rate warms up over ``warmup_epochs`` and decays along a cosine to
+    ``final_lr_fraction`` of ``learning_rate`` at ``epochs`` (``learning_rate_schedule``; a
+    constant rate where the training set's size is unknown). With ``resume`` a
     killed run continues from its last finished epoch (bit-identical to an uninterrupted run
     when neither the pipeline nor the model draws random numbers; otherwise the resumed epochs
     use fresh random streams); a finished run whose ``run_key`` is
@@ -292,10 +372,13 @@ def train_model(
     _write_json(work_dir / "run_key.json", run_key)
 
     set_seeds(seed)
+    steps = _steps_per_epoch(train_ds)
+    rate = learning_rate if steps is None else learning_rate_schedule(
+        learning_rate, epochs, steps, warmup_epochs=warmup_epochs, final_lr_fraction=final_lr_fraction)
     with strategy.scope():
         model = build_fn()
         model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
+            optimizer=keras.optimizers.Adam(rate),
             loss="binary_crossentropy",
             metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")],
         )
@@ -317,18 +400,14 @@ def train_model(
         save_weights_only=True,
     )
     early_stopping = keras.callbacks.EarlyStopping(
-        monitor="val_auc", mode="max", patience=patience, restore_best_weights=False
+        monitor="val_auc", mode="max", patience=patience, min_delta=min_delta, restore_best_weights=False
     )
-    reduce_lr = keras.callbacks.ReduceLROnPlateau(
-        monitor="val_auc", mode="max", factor=0.5, patience=max(1, patience // 2)
-    )
-    tracked = {"checkpoint": checkpoint, "early_stopping": early_stopping, "reduce_lr": reduce_lr}
+    tracked = {"checkpoint": checkpoint, "early_stopping": early_stopping}
     resume_state = _ResumeState(state_path, tracked, seconds_before)
     extra_callbacks = list(callbacks or [])
     callbacks = [
         checkpoint,
         early_stopping,
-        reduce_lr,
         keras.callbacks.CSVLogger(str(work_dir / HISTORY), append=True),
     ]
     if tensorboard:
@@ -372,6 +451,9 @@ def train_model(
         "best_epoch": best_epoch,
         "best_val_auc": best_auc,
         "learning_rate": learning_rate,
+        "warmup_epochs": warmup_epochs,
+        "final_lr_fraction": final_lr_fraction,
+        "min_delta": min_delta,
         "class_weight": _jsonable(class_weight),
         "seconds": round(resume_state.seconds(), 2),
         "strategy": strategy_name,
@@ -401,15 +483,15 @@ def train_planned(
     augment_cfg: dict,
     manifest_hash: str,
     global_batch: int,
-    epochs: int,
-    learning_rate: float,
-    patience: int,
+    recipe: Recipe,
     bn_momentum: float,
     class_weight: dict | None,
     strategy,
     tensorboard: bool = True,
+    callbacks: list | None = None,
 ) -> dict:
-    """Carry out one record of ``plan.training_plan``: its data (a held-out method left out of
+    """Carry out one record of ``plan.training_plan`` with ``recipe`` (its learning rate for the
+    record's architecture): its data (a held-out method left out of
     train and validation), its augmentation (self-blending probability, degradations on or off),
     its model, seeded, under ``models_dir/<name>/seed<k>``; return the card with the plan's
     ``model``, ``seed``, ``group``, ``dir``, ``input_size``, ``held_out`` and ``sbi_prob``."""
@@ -424,14 +506,14 @@ def train_planned(
     train_ds = make_dataset(data, data_dir, "train", image_size=size, batch_size=global_batch,
                             training=True, augment_cfg=run_augment, seed=run_seed)
     val_ds = make_dataset(data, data_dir, "val", image_size=size, batch_size=global_batch, training=False)
+    fit = recipe.fit_options(entry["architecture"])
     run_key = {"model": entry["architecture"], "options": entry["options"], "seed": run_seed, "manifest": manifest_hash,
-               "held_out": entry["held_out"], "augment": run_augment, "epochs": epochs, "learning_rate": learning_rate,
-               "patience": patience, "bn_momentum": bn_momentum, "batch": global_batch, "input": size}
+               "held_out": entry["held_out"], "augment": run_augment, **fit, "bn_momentum": bn_momentum,
+               "batch": global_batch, "input": size}
     card = train_model(
         functools.partial(build_model, entry["architecture"], size, bn_momentum=bn_momentum, **entry["options"]),
-        train_ds, val_ds, Path(models_dir) / name / f"seed{run_seed}", epochs=epochs, learning_rate=learning_rate,
-        class_weight=class_weight, patience=patience, seed=run_seed, strategy=strategy, run_key=run_key,
-        tensorboard=tensorboard, verbose=0,
+        train_ds, val_ds, Path(models_dir) / name / f"seed{run_seed}", class_weight=class_weight, seed=run_seed,
+        strategy=strategy, run_key=run_key, tensorboard=tensorboard, verbose=0, callbacks=callbacks, **fit,
     )
     return {"model": name, "seed": run_seed, "group": entry["group"], "dir": f"models/{name}/seed{run_seed}",
             "input_size": size, "held_out": entry["held_out"], "sbi_prob": entry["sbi_prob"], **card}
