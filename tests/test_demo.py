@@ -156,6 +156,19 @@ def test_demo_headless_default_output_and_a_found_face(tiny_models, tmp_path):
     assert found["ms"] == pytest.approx(found["detect_ms"] + found["classify_ms"], abs=0.002)
 
 
+def test_demo_shows_the_calibrated_p_fake_its_sidecar_carries_and_decides_on_the_raw_score(tmp_path):
+    from deepfake_iot import demo, evaluate
+
+    path = tiny_model(tmp_path / "calibrated", "int8_ptq")
+    evaluate.update_sidecar(path, calibration={"method": "platt", "slope": 2.0, "intercept": -1.0})
+    classifier = demo.DeepfakeClassifier(path)
+    classifier.face_detector.detector = FixedFace((40, 20, 60, 60))
+    _, found = classifier.annotate(np.full((120, 160, 3), 90, np.uint8))
+    raw = np.clip(found["p_fake_smoothed"], 1e-7, 1 - 1e-7)  # an int8 output can be exactly 0
+    assert found["p_fake_calibrated"] == pytest.approx(1 / (1 + np.exp(-(2.0 * np.log(raw / (1 - raw)) - 1.0))))
+    assert found["label"] == ("fake" if found["p_fake_smoothed"] >= classifier.threshold else "real")
+
+
 def test_demo_on_an_image_and_a_video(tiny_models, tmp_path):
     import cv2
 

@@ -171,6 +171,8 @@ class DeepfakeClassifier:
             smoothed = float(np.mean(self.recent))
             fake = smoothed >= self.threshold
             result.update(p_fake=p_fake, p_fake_smoothed=smoothed, fake=fake)
+            # shown: P(fake) calibrated as the sidecar says (notebook 05); decided: the raw score
+            result["p_fake_calibrated"] = float(tflite_io.calibrate(smoothed, self.sidecar))
             result["label"] = "fake" if fake else "real"
         ms = (time.perf_counter() - started) * 1000
         elapsed = self._stamps[-1] - self._stamps[0]
@@ -226,7 +228,7 @@ def draw(frame_bgr, box, result: dict) -> np.ndarray:
         color = FAKE_COLOR if result.get("fake") else REAL_COLOR
         x, y, w, h = box
         cv2.rectangle(out, (x, y), (x + w, y + h), color, max(2, round(scale * 3)))
-        verdict = f"{result['label'].upper()}  P(fake) {result['p_fake_smoothed']:.2f}"
+        verdict = f"{result['label'].upper()}  P(fake) {result.get('p_fake_calibrated', result['p_fake_smoothed']):.2f}"
         (_, text_h), baseline = cv2.getTextSize(verdict, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
         band = text_h + baseline + 2 * max(2, text_h // 4)
         _text(out, verdict, (x, y - band if y >= band else y + h), scale, (255, 255, 255), color)
