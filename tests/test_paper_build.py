@@ -120,3 +120,22 @@ def test_captions_name_their_notebook_in_latex(tmp_path):
             and "notebooks/06_device_benchmark.ipynb" in text
         )
         assert "synthetic" in text
+
+
+def test_study_switches_follow_the_result_files(tmp_path):
+    """A study the profile turned off leaves an empty table (or list): its switch is false, and the
+    paper prints one sentence instead of a section that would need its figures."""
+    from deepfake_iot.paperinfo import study_switches
+
+    run = fake_run(tmp_path)
+    (run / "results" / "ablation.csv").write_text("arm,auc\nwith,0.9\n")
+    (run / "results" / "sbi_study.csv").write_text("\n")
+    (run / "results" / "cross_manipulation.csv").write_text("study\n")
+    (run / "results" / "sweep_models.json").write_text("[]")
+    text = study_switches(run)
+    assert "\\newif\\ifStudyAblation\n\\StudyAblationtrue" in text
+    for switch in ("StudySbi", "StudyLofo", "StudyCrossDataset", "StudySweep"):
+        assert f"\\{switch}false" in text
+    (run / "results" / "sweep_models.json").write_text('[{"model": "light_cnn_w0.5"}]')
+    assert "\\StudySweeptrue" in study_switches(run)
+    assert "\\ifStudyLofo" in (ROOT / "paper" / "main.tex").read_text()
