@@ -347,3 +347,21 @@ def test_convergence_macros_count_the_main_runs():
     macros = convergence_macros(table, 0.01)
     assert macros["NumMainRuns"] == 2 and macros["NumMainConverged"] == 1 and macros["NumConverged"] == 2
     assert macros["NumMainLearned"] == 2 and macros["MaxMainLastQuarterGain"] == 0.03
+
+
+def test_configuration_sentence_says_when_a_study_resolves_against_the_deployed_setting():
+    def study(rows):
+        return pd.DataFrame([{"test set": name, "difference": d, "CI low": lo, "CI high": hi} for name, d, lo, hi in rows])
+
+    ablation = study([("clean test", -0.04, -0.06, -0.02), ("degraded copies", 0.0, -0.01, 0.01)])
+    sbi = study([("test", 0.01, -0.01, 0.03), ("second dataset", 0.05, 0.02, 0.08)])
+    sentence = analysis.configuration_sentence(ablation, sbi, main_sbi=False)
+    assert "hurts on the clean test split" in sentence and "makes no resolved difference on the degraded" in sentence
+    assert "helps on the second dataset" in sentence and "trained without them" in sentence
+    assert "the degradation augmentation and the self-blending setting of the deployed configuration are at odds" in sentence
+    helpful = study([("clean test", 0.0, -0.01, 0.01), ("degraded copies", 0.05, 0.02, 0.08)])
+    sentence = analysis.configuration_sentence(helpful, sbi, main_sbi=True)
+    assert "not contradicted" in sentence
+    assert "neither study" in analysis.configuration_sentence(pd.DataFrame(), pd.DataFrame(), main_sbi=False)
+    claim = analysis.sbi_macros(sbi)["SbiClaim"]
+    assert claim.startswith("was tested on the second dataset") and claim.endswith("helps")

@@ -318,10 +318,45 @@ def sbi_macros(study: pd.DataFrame) -> dict:
         macros["SbiClaim"] = ("holds here: self-blending helps on most methods left out of training" if holds
                               else "is not borne out here: self-blending does not help on most methods left out of training")
         macros["SbiLofoMeanDiff"] = float(left_out["difference"].mean())
+    elif len(study) and "second dataset" in set(study["test set"]):
+        verdict = study_verdict(study.set_index("test set").loc["second dataset"])
+        macros["SbiClaim"] = (f"was tested on the second dataset, a generator never seen in training, where "
+                              f"self-blending {verdict}")
+        macros["SbiLofoMeanDiff"] = float("nan")
     else:
         macros["SbiClaim"] = "was not tested in this run"
         macros["SbiLofoMeanDiff"] = float("nan")
     return macros
+
+
+def configuration_sentence(ablation: pd.DataFrame, sbi_study: pd.DataFrame, main_sbi: bool) -> str:
+    """Whether the deployed light CNN's training configuration (with IoT degradation augmentation,
+    with or without self-blended fakes) is what this run's studies support, from their verdicts
+    (``study_verdict``, intervals over seeds and groups): a study that resolves against the chosen
+    setting is said to be at odds with it, one that resolves nothing leaves the choice open."""
+    parts, against = [], []
+    if len(ablation) == 2:
+        rows = ablation.set_index("test set")
+        on_degraded, on_clean = study_verdict(rows.loc["degraded copies"]), study_verdict(rows.loc["clean test"])
+        parts.append(f"training with the IoT degradations, as the deployed model does, {on_degraded} on the degraded "
+                     f"copies and {on_clean} on the clean test split")
+        if on_degraded == "hurts" or (on_clean == "hurts" and on_degraded != "helps"):
+            against.append("the degradation augmentation")
+    if len(sbi_study):
+        rows = sbi_study.set_index("test set")
+        verdicts = {name: study_verdict(rows.loc[name]) for name in ("test", "second dataset") if name in rows.index}
+        said = " and ".join(f"{verdict} on the {'test split' if name == 'test' else name}" for name, verdict in verdicts.items())
+        chosen = "with" if main_sbi else "without"
+        parts.append(f"training with self-blended fakes {said} (the deployed model is trained {chosen} them)")
+        # the study's difference is with minus without, whichever setting the main runs use
+        if (main_sbi and "hurts" in verdicts.values()) or (not main_sbi and "helps" in verdicts.values()
+                                                            and "hurts" not in verdicts.values()):
+            against.append("the self-blending setting")
+    if not parts:
+        return "This run measured neither study that the deployed configuration rests on."
+    ending = (f"so {_join(against)} of the deployed configuration {'is' if len(against) == 1 else 'are'} at odds with this run's evidence"
+              if against else "so the deployed configuration is not contradicted by this run's evidence")
+    return "In this run, " + "; ".join(parts) + f": {ending}."
 
 
 MODEL_NAMES = {"light_cnn": "light CNN", "meso4": "MesoNet Meso-4", "mobilenet_v3_small": "MobileNetV3-Small",
