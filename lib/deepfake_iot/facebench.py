@@ -10,6 +10,11 @@ several face sizes, positions and in-plane rotations, each with the face box it 
 every level. ``face_free_frames`` are camera-sized frames with no face: the portrait's own flag
 and uniform, matplotlib's gift-box picture, and rendered room-like scenes.
 
+``moving_portrait`` is a sequence as a fixed camera films a person: the face drifts, grows and
+shrinks between 10% and 50% of the frame height and turns in the image plane, through stretches
+of IoT degradations, and leaves the frame for a while; ``tracking_quality`` runs detectors and
+trackers through it in order.
+
 ``detection_quality`` runs each detector on every frame: a face counts as found when the largest
 box overlaps the known one by IoU >= 0.5, a false detection is any box on a face-free frame.
 """
@@ -348,3 +353,92 @@ def placement_macros() -> dict:
     return {"NumFaceSizes": len(FACE_FRACTIONS), "NumFacePositions": len(POSITIONS),
             "NumFaceAngles": len(ANGLES_DEG), "IouFound": IOU_FOUND}
 
+
+
+# The moving portrait: face height as a fraction of the frame's, its turn, the degradation of each
+# stretch of frames (name, level; "none" clean), and the share of frames the face is away.
+MOVING_FACE_RANGE = (0.10, 0.50)
+MOVING_ANGLE_DEG = 20.0
+MOVING_STRETCHES = (("none", 0), ("gaussian_blur", 2), ("low_light", 2), ("gaussian_noise", 2),
+                    ("jpeg", 3), ("motion_blur", 2), ("downscale", 2), ("none", 0))  # fmt: skip
+MOVING_AWAY = (0.45, 0.55)  # the face is out of the frame over this part of the sequence
+
+
+def moving_portrait(frames: int = 240, size: tuple[int, int] = (640, 480), seed: int = 0) -> list[dict]:
+    """The portrait moving before a fixed room scene: per frame ``frame`` (BGR), ``box`` (the
+    face's known box, None while it is away), ``face_fraction``, ``angle``, ``degradation`` and
+    ``level``. The face size swings twice between ``MOVING_FACE_RANGE``'s ends, its centre
+    drifts on a Lissajous path kept inside the frame, it turns by up to ``MOVING_ANGLE_DEG``,
+    the degradations change every ``frames / len(MOVING_STRETCHES)`` frames, and over
+    ``MOVING_AWAY`` the frame is the empty room."""
+    width, height = size
+    portrait, background = load_portrait(), room_background(size, seed)
+    low, high = MOVING_FACE_RANGE
+    items = []
+    for index in range(frames):
+        phase = index / max(1, frames - 1)
+        fraction = low + (high - low) * 0.5 * (1 - math.cos(4 * math.pi * phase))
+        name, level = MOVING_STRETCHES[min(len(MOVING_STRETCHES) - 1, int(phase * len(MOVING_STRETCHES)))]
+        angle = MOVING_ANGLE_DEG * math.sin(6 * math.pi * phase)
+        if MOVING_AWAY[0] <= phase < MOVING_AWAY[1]:
+            frame, box, fraction, angle = background.copy(), None, 0.0, 0.0
+        else:
+            # the rotated face's corners stay inside the frame: half its diagonal from each edge
+            reach_x, reach_y = 0.75 * fraction * height / width, 0.75 * fraction
+            centre = (0.5 + (0.5 - reach_x) * 0.9 * math.sin(2 * math.pi * 1.5 * phase),
+                      0.5 + (0.5 - reach_y) * 0.9 * math.sin(2 * math.pi * 2.5 * phase + 1.0))  # fmt: skip
+            frame, box = place_portrait(portrait, size, fraction, centre, angle, background)
+        if name != "none":
+            frame = degrade.apply(frame, name, level, seed=seed + index)
+        items.append({"frame": frame, "box": box, "face_fraction": fraction, "angle": angle,
+                      "degradation": name, "level": level})  # fmt: skip
+    return items
+
+
+def tracking_quality(detectors: dict, sequence: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run each detector or tracker (``name -> object with detect``) through ``sequence`` in
+    order (a tracker's ``reset`` first). Returns ``(per_frame, summary)``: per frame the
+    ``iou`` of the largest box with the known one, ``found`` (iou >= ``IOU_FOUND``), ``boxes``
+    and ``ms``; per detector the share of face frames found, the longest run of face frames
+    missed, false boxes per face-free frame, the median and mean ms per frame and the median's
+    ratio to ``blazeface_short``'s when that is one of them."""
+    rows = []
+    for name, detector in detectors.items():
+        if hasattr(detector, "reset"):
+            detector.reset()
+        for index, item in enumerate(sequence):
+            started = time.perf_counter()
+            boxes = detector.detect(item["frame"])
+            ms = (time.perf_counter() - started) * 1000
+            best = largest_face(boxes)
+            overlap = iou(best, item["box"]) if best is not None and item["box"] is not None else 0.0
+            rows.append({"detector": name, "frame": index, "face": item["box"] is not None,
+                         "face_fraction": item["face_fraction"], "degradation": item["degradation"],
+                         "iou": overlap, "found": overlap >= IOU_FOUND, "boxes": len(boxes), "ms": ms})  # fmt: skip
+    per_frame = pd.DataFrame(rows)
+    return per_frame, tracking_summary(per_frame)
+
+
+def _longest_miss(found: pd.Series) -> int:
+    longest = current = 0
+    for hit in found:
+        current = 0 if hit else current + 1
+        longest = max(longest, current)
+    return longest
+
+
+def tracking_summary(per_frame: pd.DataFrame) -> pd.DataFrame:
+    """Per detector: ``found_rate`` (face frames), ``longest_miss`` (frames), ``false_per_frame``
+    (face-free frames), ``median_ms``, ``mean_ms`` and ``cost_vs_short`` (median over
+    ``blazeface_short``'s median)."""
+    rows = []
+    for name, group in per_frame.groupby("detector", sort=False):
+        faces, empty = group[group["face"]], group[~group["face"]]
+        rows.append({"detector": name, "found_rate": faces["found"].mean(),
+                     "longest_miss": _longest_miss(faces["found"]),
+                     "false_per_frame": empty["boxes"].mean() if len(empty) else np.nan,
+                     "median_ms": group["ms"].median(), "mean_ms": group["ms"].mean()})  # fmt: skip
+    summary = pd.DataFrame(rows)
+    short = summary.loc[summary["detector"] == "blazeface_short", "median_ms"]
+    summary["cost_vs_short"] = summary["median_ms"] / float(short.iloc[0]) if len(short) else np.nan
+    return summary
