@@ -1,8 +1,9 @@
 """The device side's virtual environments for the tests, built once and cached.
 
 ``device``: ``requirements-device.txt`` (LiteRT, headless OpenCV, no TensorFlow); ``gui``:
-``requirements-device-gui.txt`` (the same with OpenCV's GUI build). Both then get BlazeFace's
-model files (``requirements-device-models.txt``) and this checkout with ``--no-deps``, as the
+``requirements-device-gui.txt`` (the same with OpenCV's GUI build); ``mqtt``:
+``requirements-device-mqtt.txt`` (the device runtime plus paho-mqtt, for the gate). Each then
+gets BlazeFace's model files (``requirements-device-models.txt``) and this checkout with ``--no-deps``, as the
 README tells a Raspberry Pi user. An environment lives in ``~/.cache/deepfake-iot/<kind>-venv``
 (``DFIOT_DEVICE_VENV`` / ``DFIOT_DEVICE_GUI_VENV`` name another folder) and is rebuilt when its
 requirement files, the Python version or the checkout's path change. A test skips, saying why,
@@ -27,6 +28,7 @@ KINDS = {
     # kind: (requirements file, folder override, the pin that must download for a build to start)
     "device": ("requirements-device.txt", "DFIOT_DEVICE_VENV", "ai-edge-litert==2.3.0"),
     "gui": ("requirements-device-gui.txt", "DFIOT_DEVICE_GUI_VENV", "opencv-python==4.10.0.84"),
+    "mqtt": ("requirements-device-mqtt.txt", "DFIOT_DEVICE_MQTT_VENV", "paho-mqtt==2.2.0"),
 }
 MARKER = "requirements.sha256"
 
@@ -41,8 +43,16 @@ def _folder(kind: str) -> Path:
     return Path(os.environ.get(variable, default))
 
 
+def _included(requirements: Path) -> list[Path]:
+    """The requirement files ``requirements`` pulls in with ``-r`` (one level), in order."""
+    lines = [line.split("#")[0].strip() for line in requirements.read_text().splitlines()]
+    return [requirements.parent / line[2:].strip() for line in lines if line.startswith("-r ")]
+
+
 def _wanted(kind: str) -> str:
-    digest = hashlib.sha256((ROOT / KINDS[kind][0]).read_bytes() + MODELS.read_bytes())
+    requirements = ROOT / KINDS[kind][0]
+    content = b"".join(path.read_bytes() for path in [requirements, *_included(requirements)])
+    digest = hashlib.sha256(content + MODELS.read_bytes())
     digest.update(f"{platform.python_version()} {platform.machine()} {ROOT}".encode())
     return digest.hexdigest()
 
