@@ -37,6 +37,20 @@ def int_at_least(minimum: int):
     return parse
 
 
+def apcer_target(text: str) -> float:
+    """An argparse type: one of the target APCERs notebook 05 chooses thresholds for (0.01,
+    0.05, 0.10; a percentage such as ``5%`` too)."""
+    targets = (0.01, 0.05, 0.10)  # presentation.APCER_TARGETS (not imported: numpy stays unloaded)
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        value = None
+    match = [target for target in targets if value is not None and abs(value - target) < 1e-9]
+    if not match:
+        raise argparse.ArgumentTypeError(f"must be one of 0.01, 0.05, 0.10, got {text!r}")
+    return match[0]
+
+
 def existing_file(text: str) -> Path:
     """An argparse type: a path to a file that exists."""
     path = Path(text)

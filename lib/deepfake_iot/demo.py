@@ -75,6 +75,8 @@ class DeepfakeClassifier:
     threads: int = 1
     smooth: int = 1  # average P(fake) over the last ``smooth`` frames with a face (video)
     enlarge: float | None = None
+    track: bool = False  # follow the face (faces.FaceTracker) instead of searching every frame
+    presentations: object = None  # a presentation.PresentationGate: decisions on the overlay
     interpreter: object = field(init=False, repr=False)
     sidecar: dict = field(init=False)
     recent: list = field(init=False, default_factory=list)
@@ -114,6 +116,10 @@ class DeepfakeClassifier:
             self.enlarge = float(self.sidecar.get("face_enlarge") or DEFAULT_ENLARGE)
         try:
             detector = faces.make_detector(self.detector, self.detector_model, threads=self.threads)
+            if self.track:  # short-range follows; full-range helps it find faces too small for it
+                acquire = (faces.make_detector("blazeface_full", threads=self.threads)
+                           if self.detector == "blazeface_short" else None)  # fmt: skip
+                detector = faces.FaceTracker(detector, acquire=acquire)
         except (cv2.error, SystemError) as error:  # OpenCV on a garbage cascade or ONNX file
             cause = error.__cause__ or error.__context__ or error
             raise ValueError(
@@ -156,8 +162,21 @@ class DeepfakeClassifier:
         ``ms`` both (the frame path), and ``fps`` is the rate at which frames arrived here over
         the last ``FPS_WINDOW`` frames (reading and showing included; the first frame: 1000/ms).
         With ``smooth > 1`` the verdict uses the mean P(fake) of the last ``smooth`` faces, which
-        steadies a video's label; a frame without a face is labelled "no face".
+        steadies a video's label; a frame without a face is labelled "no face". With
+        ``presentations``, ``presentation`` is the decision this frame completed (or None) and
+        the overlay shows the latest one.
         """
+        box, result = self.score(frame_bgr)
+        if self.presentations is not None:
+            index = getattr(self, "_frame_index", 0)
+            self._frame_index = index + 1
+            result["presentation"] = self.presentations.add(index, result["p_fake"], box, result["detect_ms"], result["ms"])
+            result["latest_presentation"] = self.presentations.last
+        return draw(frame_bgr, box, result), result
+
+    def score(self, frame_bgr) -> tuple[faces.Box | None, dict]:
+        """What ``annotate`` finds and times in a frame, without drawing: the face box (None
+        without a face) and the result."""
         started = time.perf_counter()
         self._stamps.append(started)
         found = faces.face_crop(
@@ -181,7 +200,7 @@ class DeepfakeClassifier:
         result.update(detect_ms=round(detect_ms, 3), classify_ms=round(ms - detect_ms, 3))
         result.update(ms=round(ms, 3), fps=round(fps, 2))
         result["time_s"] = started  # perf_counter seconds: for the run's fps, not logged
-        return draw(frame_bgr, found.box, result), result
+        return found.box, result
 
 
 def read_sidecar(model_path: Path) -> dict:
@@ -232,6 +251,12 @@ def draw(frame_bgr, box, result: dict) -> np.ndarray:
         (_, text_h), baseline = cv2.getTextSize(verdict, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
         band = text_h + baseline + 2 * max(2, text_h // 4)
         _text(out, verdict, (x, y - band if y >= band else y + h), scale, (255, 255, 255), color)
+    latest = result.get("latest_presentation")
+    if latest is not None:  # the gate's decision on the latest presentation, top right
+        decided = f"presentation: {latest['decision'].replace('_', ' ')} ({latest['frames']} frames)"
+        color = {"attack": FAKE_COLOR, "bona_fide": REAL_COLOR}.get(latest["decision"], NO_FACE_COLOR)
+        (text_w, _), _ = cv2.getTextSize(decided, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        _text(out, decided, (max(0, width - text_w - 12), 0), scale, (255, 255, 255), color)
     timing = (
         f"{result['ms']:.1f} ms/frame  detector {result['detect_ms']:.1f} ms  "
         f"{result['fps']:.1f} fps"

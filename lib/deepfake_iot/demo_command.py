@@ -29,6 +29,7 @@ from pathlib import Path
 import cv2
 
 from deepfake_iot.cli import (
+    apcer_target,
     existing_dir,
     existing_file,
     int_at_least,
@@ -55,6 +56,7 @@ from deepfake_iot.demo import (
     write_log,
 )
 from deepfake_iot.demo_model import demo_model_path
+from deepfake_iot.presentation import PresentationGate, operating_point
 
 ERRORS = (OSError, ValueError, ImportError, cv2.error)
 
@@ -101,6 +103,19 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="average P(fake) over this many frames (video; default 1: no smoothing)",
     )
     parser.add_argument(
+        "--apcer",
+        type=apcer_target,
+        default=0.05,
+        help="the overlay also shows the gate's decision per presentation at this target APCER "
+        "(0.01, 0.05 or 0.10; the sidecar's operating point and window, as deepfake-iot-gate)",
+    )
+    parser.add_argument(
+        "--track",
+        action="store_true",
+        help="follow the face from frame to frame (detect-then-track) instead of searching "
+        "every frame, as deepfake-iot-gate does",
+    )
+    parser.add_argument(
         "--max-frames", type=int_at_least(0), default=0, help="stop after this many frames (0: all)"
     )
     parser.add_argument(
@@ -138,7 +153,10 @@ def main(argv=None) -> int:
                 detector_model=args.detector_model,
                 threads=args.threads,
                 smooth=args.smooth,
+                track=args.track,
             )
+        point = operating_point(classifier.sidecar, args.apcer)
+        classifier.presentations = PresentationGate(classifier.sidecar, point)
         show = not args.no_window and has_display()
         out = args.out
         problem = gui_problem() if show else None
@@ -159,6 +177,8 @@ def main(argv=None) -> int:
     print(classifier.describe(), flush=True)
     if classifier.sidecar_warning():
         print(f"warning: {classifier.sidecar_warning()}", file=sys.stderr, flush=True)
+    if point.note and classifier.sidecar.get("gate"):  # an older sidecar: the demo's threshold, quietly
+        print(f"note: {point.note}", file=sys.stderr, flush=True)
     if no_gui_note:
         print(no_gui_note, file=sys.stderr, flush=True)
     results, failure = [], None

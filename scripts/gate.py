@@ -1,0 +1,14 @@
+#!/usr/bin/env python3
+"""The face gate from a checkout without installing it; the same command as ``deepfake-iot-gate``
+and ``python -m deepfake_iot.gate_command`` (see ``--help`` and
+``lib/deepfake_iot/gate_command.py``)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+
+from deepfake_iot.gate_command import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())
