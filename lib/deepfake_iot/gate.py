@@ -5,7 +5,9 @@ ISO/IEC 30107-3 terms, a fake being the attack. A **presentation** is what the g
 a window of ``window`` consecutive frames of one video, scored by the mean P(fake) of its frames
 (the device's ``smooth`` does the same). A video with fewer frames than the window is one
 presentation of all its frames; a longer one gives ``len // window`` windows of consecutive
-frames (its last, incomplete window is left out, never padded).
+frames (its last, incomplete window is left out, never padded). The device applies the same
+definitions to a camera's frames (``presentation.py``, which holds them: the targets, the
+aggregation, the presentation score).
 
 **APCER** is measured per attack type (the manipulation method or family: the presentation-attack
 instrument species) and the system's APCER is the worst type's; **BPCER** is the share of bona
@@ -26,9 +28,9 @@ import numpy as np
 import pandas as pd
 
 from deepfake_iot import metrics
+from deepfake_iot.presentation import AGGREGATION, APCER_TARGETS, presentation_score
 
 RULE_OF_THREE = 3  # attack presentations per type needed for a target APCER p: 3 / p
-APCER_TARGETS = (0.01, 0.05, 0.10)
 WORST = "worst"
 GATE_COLUMNS = ["target APCER", "model", "variant", "attack type", "window", "status", "threshold",
                 "val presentations", "val APCER", "test presentations", "APCER", "APCER low", "APCER high",
@@ -56,7 +58,7 @@ def presentations(frame: pd.DataFrame, scores, window: int) -> pd.DataFrame:
     table = table[(length < window) | (position < (length // window) * window)]  # drop an incomplete last window
     grouped = table.groupby(["video_id", "presentation"], sort=True)
     result = grouped.agg(group=("group", "first"), method=("method", "first"), label=("label", "first"),
-                         n_frames=("score", "size"), score=("score", "mean")).reset_index()
+                         n_frames=("score", "size"), score=("score", presentation_score)).reset_index()
     result.insert(4, "first_frame", result.pop("presentation") * int(window))  # position in the video
     return result
 
@@ -147,7 +149,7 @@ def sidecar_gate(val: pd.DataFrame, window: int, targets=APCER_TARGETS) -> dict:
         met = bool(np.isfinite(threshold))
         points.append({"target_apcer": float(target), "threshold": threshold if met else None,
                        "status": "met" if met else "not met", "note": note})  # fmt: skip
-    return {"window": int(window), "aggregation": "mean of the window's frame scores",
+    return {"window": int(window), "aggregation": AGGREGATION,
             "score": "raw P(fake) of the model, before calibration", "apcer": "worst attack type",
             "operating_points": points}
 
