@@ -42,7 +42,8 @@ def python(tmp_path_factory):
         print("mosquitto is not installed (apt-get install mosquitto): skipping the gate's MQTT tests")
         pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
     python, seconds = build_venv("mqtt", tmp_path_factory.mktemp("mqtt-venv"))
-    print(f"MQTT device environment {'built in %.0f s' % seconds if seconds else 'reused'}: {python.parent.parent}")
+    state = f"built in {seconds:.0f} s" if seconds else "reused"
+    print(f"MQTT device environment {state}: {python.parent.parent}")
     return python
 
 
