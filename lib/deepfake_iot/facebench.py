@@ -442,3 +442,27 @@ def tracking_summary(per_frame: pd.DataFrame) -> pd.DataFrame:
     short = summary.loc[summary["detector"] == "blazeface_short", "median_ms"]
     summary["cost_vs_short"] = summary["median_ms"] / float(short.iloc[0]) if len(short) else np.nan
     return summary
+
+
+def tracking_sentence(summary: pd.DataFrame) -> str:
+    """One line per detector or tracker on the moving portrait."""
+    return "\n".join(
+        f"{row.detector}: found the face in {row.found_rate:.1%} of the frames that show it (longest miss "
+        f"{row.longest_miss} frames), {row.false_per_frame:.2f} false boxes per face-free frame, median "
+        f"{row.median_ms:.3g} ms a frame ({row.cost_vs_short:.2f}x short-range on the whole frame)"
+        for row in summary.itertuples()
+    )
+
+
+def tracking_macros(summary: pd.DataFrame, tracker: str = "tracked", frames: int | None = None) -> dict:
+    """The tracker's found rate (percent), false boxes, cost against short-range, and short-range's
+    own found rate, as the paper quotes them."""
+    rows = summary.set_index("detector")
+    macros = {"TrackFoundPct": 100 * rows.loc[tracker, "found_rate"],
+              "TrackFalsePerFrame": rows.loc[tracker, "false_per_frame"],
+              "TrackCostVsShort": rows.loc[tracker, "cost_vs_short"]}  # fmt: skip
+    if "blazeface_short" in rows.index:
+        macros["TrackShortFoundPct"] = 100 * rows.loc["blazeface_short", "found_rate"]
+    if frames is not None:
+        macros["TrackFrames"] = int(frames)
+    return macros
