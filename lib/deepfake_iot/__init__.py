@@ -2,8 +2,9 @@
 
 Two sides, one rule: the TensorFlow side (augment, pipeline, models, train, quantize, explain)
 may import TensorFlow; everything else (paths, params, data, plan, metrics, evaluate, analysis,
-plots, figures, report, bench, demo, score, progress) never does, so the device notebook runs with only a TFLite
-runtime and importing a helper stays cheap.
+plots, figures, report, bench, demo, score, progress, presentation, sources, events, the
+commands) never does, so the device notebook runs with only a TFLite runtime and importing a
+helper stays cheap.
 
 Where things are, in data-flow order (and what a newcomer edits):
 
@@ -38,6 +39,11 @@ Where things are, in data-flow order (and what a newcomer edits):
 ``analysis.py``             notebook 05's studies, sentences and macros
 ``gate.py``                 the face gate on presentations: APCER per attack type, thresholds
                             from validation, the operating points a sidecar carries
+``presentation.py``         the gate on a device: a frame stream's presentations decided at the
+                            sidecar's operating point (the definitions ``gate.py`` evaluates)
+``gate_command.py``,        the gate as a command (``scripts/gate.py``): frame sources (camera,
+``sources.py``,             picamera2, stream, video, images) and its events (a JSON-lines file,
+``events.py``               MQTT with a retained status and a queue while the broker is away)
 ``plots.py``                every figure, drawn (add a figure: a function here, saved by
                             ``Run.save_figure`` in its notebook); ``explain.py`` computes Grad-CAM
 ``figures.py``              saving figures with provenance (nothing is drawn there)
