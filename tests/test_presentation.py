@@ -68,3 +68,33 @@ def test_the_tracker_keeps_a_moving_face_that_short_range_loses():
     assert tracker.last is not None and tracker.detect(sequence[6]["frame"]) and tracker.mode == "region"
     with pytest.raises(ValueError, match="redetect_every"):
         faces.FaceTracker(tracker.detector, redetect_every=0)
+
+
+def test_the_gate_command_answers_help_and_imports_no_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys\nimport deepfake_iot.gate_command, deepfake_iot.presentation, deepfake_iot.events, "
+            "deepfake_iot.sources\nfrom deepfake_iot.gate_command import main\n"
+            "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tf_keras', 'paho', 'pandas'))\n"
+            "assert not loaded, loaded[:5]\n")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    done = subprocess.run([sys.executable, "-m", "deepfake_iot.gate_command", "--help"], capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0 and done.stdout.startswith("usage: deepfake-iot-gate"), done.stderr
+
+
+@pytest.mark.parametrize(("args", "flag"), [
+    (["--camera", "0", "--window", "0"], "--window"), (["--camera", "0", "--apcer", "0.2"], "--apcer"),
+    (["--camera", "0", "--threads", "0"], "--threads"), (["--camera", "-1"], "--camera"),
+    (["--camera", "0", "--mqtt", "broker"], "--mqtt"), (["--camera", "0", "--device", "a/b"], "--device"),
+    (["--camera", "0", "--mqtt-cafile", "/nonexistent/ca.pem", "--mqtt", "h:1"], "--mqtt-cafile"),
+    (["--camera", "0", "--realtime"], "--realtime"), (["--camera", "0", "--mqtt-tls"], "--mqtt"),
+    (["--camera", "0", "--mqtt-queue", "0", "--mqtt", "h:1"], "--mqtt-queue")])  # fmt: skip
+def test_the_gate_refuses_bad_flags_naming_them(args, flag, capsys):
+    from deepfake_iot import gate_command
+
+    with pytest.raises(SystemExit) as stopped:
+        gate_command.parse_args(args)
+    assert stopped.value.code == 2 and f"argument {flag}:" in capsys.readouterr().err
