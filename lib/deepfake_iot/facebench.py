@@ -455,14 +455,15 @@ def tracking_sentence(summary: pd.DataFrame) -> str:
 
 
 def tracking_macros(summary: pd.DataFrame, tracker: str = "tracked", frames: int | None = None) -> dict:
-    """The tracker's found rate (percent), false boxes, cost against short-range, and short-range's
-    own found rate, as the paper quotes them."""
+    """The tracker's found rate (percent, one decimal), false boxes per face-free frame, median cost
+    against short-range's, and short-range's own found rate ("--" where it was not run), as the
+    paper quotes them."""
     rows = summary.set_index("detector")
-    macros = {"TrackFoundPct": 100 * rows.loc[tracker, "found_rate"],
-              "TrackFalsePerFrame": rows.loc[tracker, "false_per_frame"],
-              "TrackCostVsShort": rows.loc[tracker, "cost_vs_short"]}  # fmt: skip
-    if "blazeface_short" in rows.index:
-        macros["TrackShortFoundPct"] = 100 * rows.loc["blazeface_short", "found_rate"]
+    short = rows["found_rate"].get("blazeface_short", float("nan"))
+    macros = {"TrackFoundPct": round(100 * float(rows.loc[tracker, "found_rate"]), 1),
+              "TrackFalsePerFrame": float(rows.loc[tracker, "false_per_frame"]),
+              "TrackCostVsShort": float(rows.loc[tracker, "cost_vs_short"]),
+              "TrackShortFoundPct": round(100 * float(short), 1) if short == short else "--"}  # fmt: skip
     if frames is not None:
         macros["TrackFrames"] = int(frames)
     return macros
