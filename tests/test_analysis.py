@@ -365,3 +365,18 @@ def test_configuration_sentence_says_when_a_study_resolves_against_the_deployed_
     assert "neither study" in analysis.configuration_sentence(pd.DataFrame(), pd.DataFrame(), main_sbi=False)
     claim = analysis.sbi_macros(sbi)["SbiClaim"]
     assert claim.startswith("was tested on the second dataset") and claim.endswith("helps")
+
+
+def test_degradation_study_trains_the_other_setting_of_the_main_runs():
+    options = {"width": 0.5}
+    common = dict(manifest=toy_manifest(), crop_size=48, light_options=options, ablation_no_degradation=True,
+                  cross_manipulation=False, sweep_widths=[], sweep_depths=[], sweep_input_sizes=[], study_seeds=2)
+    with_main = training_plan(["light_cnn"], 1, 3, degrade_prob=0.3, **common)
+    study = [e for e in with_main if e["group"] == "ablation"]
+    assert [e["name"] for e in study] == ["light_cnn_nodeg"] * 2 and all(e["degrade_prob"] == 0 and not e["degradation"] for e in study)
+    without_main = training_plan(["light_cnn"], 1, 3, degrade_prob=0.0, degrade_study_prob=0.2, **common)
+    study = [e for e in without_main if e["group"] == "ablation"]
+    assert [e["name"] for e in study] == ["light_cnn_deg"] * 2 and all(e["degrade_prob"] == 0.2 and e["degradation"] for e in study)
+    assert all(e["degrade_prob"] == 0.0 for e in without_main if e["group"] == "main")
+    with pytest.raises(ValueError, match="degrade_study_prob"):
+        training_plan(["light_cnn"], 1, 3, degrade_prob=0.0, degrade_study_prob=0.0, **common)

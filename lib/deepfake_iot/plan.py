@@ -39,6 +39,8 @@ def training_plan(
     lofo_seeds: int = 1,
     sbi_prob: float = 0.0,
     sbi_study_prob: float = 0.0,
+    degrade_prob: float = 0.3,
+    degrade_study_prob: float = 0.3,
     weights_dir: str | Path | None = None,
 ) -> list[dict]:
     """Every training run of notebook 03, in order: one record per run.
@@ -47,7 +49,9 @@ def training_plan(
     ...), so comparisons pair seed with seed. The studies change one thing of the light CNN and
     reuse its first seeds, so each study run has a main run with the same seed to be paired with:
 
-    * ``ablation``: without IoT degradation augmentation (``study_seeds`` seeds);
+    * ``ablation``: the other IoT degradation setting (without degradations when the main runs
+      draw them with ``degrade_prob`` > 0, else with ``degrade_study_prob``), ``study_seeds``
+      seeds, when ``ablation_no_degradation`` is on;
     * ``sbi``: the other self-blending setting (``sbi_study_prob`` when ``sbi_prob`` is 0, else
       0), ``study_seeds`` seeds, when ``sbi_study_prob`` > 0;
     * ``cross_manipulation``: one run per fake method left out (``lofo_seeds`` seeds), and, with
@@ -55,8 +59,8 @@ def training_plan(
     * ``sweep``: widths, depths and input sizes, first seed only (judged on validation).
 
     Record keys: ``name`` (folder under ``models/``), ``architecture`` (what ``build_model``
-    builds), ``seed``, ``group``, ``options``, ``input_size``, ``degradation`` (False trains
-    without IoT degradations), ``sbi_prob`` (the run's self-blending probability), ``held_out``
+    builds), ``seed``, ``group``, ``options``, ``input_size``, ``degrade_prob`` (the run's IoT
+    degradation probability) and ``degradation`` (whether it is above 0), ``sbi_prob`` (the run's self-blending probability), ``held_out``
     (the method left out, or "") and, for the sweep, ``width``, ``depth``. A baseline's
     ``options`` are ``model_options``'s (ImageNet weights from ``weights_dir`` when given).
     """
@@ -73,14 +77,18 @@ def training_plan(
     sbi_name = "light_cnn_nosbi" if sbi_prob else "light_cnn_sbi"
 
     def light(name, run_seed, group, **changes):
-        return {**_run(name, "light_cnn", run_seed, group, light_options, crop_size, sbi_prob), **changes}
+        return {**_run(name, "light_cnn", run_seed, group, light_options, crop_size, sbi_prob, degrade_prob), **changes}
 
-    runs = [_run(name, name, s, "main", model_options(name, light_options, weights_dir), crop_size, sbi_prob)
+    runs = [_run(name, name, s, "main", model_options(name, light_options, weights_dir), crop_size, sbi_prob, degrade_prob)
             for name in models for s in seeds]
     if "light_cnn" not in models:
         return runs
     if ablation_no_degradation:
-        runs += [light("light_cnn_nodeg", s, "ablation", degradation=False) for s in study]
+        other_degrade = 0.0 if degrade_prob > 0 else float(degrade_study_prob)
+        if other_degrade == degrade_prob:
+            raise ValueError("the degradation study needs degrade_study_prob > 0 when aug_degrade_prob is 0")
+        runs += [light("light_cnn_nodeg" if other_degrade == 0 else "light_cnn_deg", s, "ablation",
+                       degrade_prob=other_degrade, degradation=other_degrade > 0) for s in study]
     if other_sbi is not None:
         runs += [light(sbi_name, s, "sbi", sbi_prob=other_sbi) for s in study]
     if cross_manipulation and len(fake_methods(manifest)) >= 2:  # one method cannot be left out
@@ -97,16 +105,16 @@ def training_plan(
         if size > crop_size:
             raise ValueError(f"sweep_input_sizes holds {size}, larger than the crops ({crop_size} pixels)")
         label = "_".join(f"{k[0]}{'x'.join(map(str, v)) if isinstance(v, list) else v}" for k, v in change.items())
-        runs.append({**_run(f"light_cnn_{label}", "light_cnn", seed, "sweep", options, size, sbi_prob),
+        runs.append({**_run(f"light_cnn_{label}", "light_cnn", seed, "sweep", options, size, sbi_prob, degrade_prob),
                      "width": options["width"], "depth": list(options["depth"])})
     return runs
 
 
 def _run(name: str, architecture: str, seed: int, group: str, options: dict, input_size: int,
-         sbi_prob: float = 0.0) -> dict:
+         sbi_prob: float = 0.0, degrade_prob: float = 0.3) -> dict:
     return {"name": name, "architecture": architecture, "seed": seed, "group": group,
-            "options": dict(options), "input_size": input_size, "degradation": True,
-            "sbi_prob": float(sbi_prob), "held_out": ""}
+            "options": dict(options), "input_size": input_size, "degrade_prob": float(degrade_prob),
+            "degradation": degrade_prob > 0, "sbi_prob": float(sbi_prob), "held_out": ""}
 
 
 RECORD_DROP = ["run_key", "options", "versions", "class_weight"]  # too nested for a table

@@ -502,7 +502,8 @@ def train_planned(
     name, run_seed, size = entry["name"], entry["seed"], entry["input_size"]
     set_seeds(run_seed)
     data = leave_out_method(manifest, entry["held_out"]) if entry["held_out"] else manifest
-    run_augment = {**augment_cfg, "sbi_prob": entry["sbi_prob"], **({} if entry["degradation"] else {"degrade_prob": 0.0})}
+    run_augment = {**augment_cfg, "sbi_prob": entry["sbi_prob"],
+                   "degrade_prob": entry.get("degrade_prob", augment_cfg.get("degrade_prob", 0.0)) if entry["degradation"] else 0.0}
     train_ds = make_dataset(data, data_dir, "train", image_size=size, batch_size=global_batch,
                             training=True, augment_cfg=run_augment, seed=run_seed)
     val_ds = make_dataset(data, data_dir, "val", image_size=size, batch_size=global_batch, training=False)
@@ -516,7 +517,8 @@ def train_planned(
         strategy=strategy, run_key=run_key, tensorboard=tensorboard, verbose=0, callbacks=callbacks, **fit,
     )
     return {"model": name, "seed": run_seed, "group": entry["group"], "dir": f"models/{name}/seed{run_seed}",
-            "input_size": size, "held_out": entry["held_out"], "sbi_prob": entry["sbi_prob"], **card}
+            "input_size": size, "held_out": entry["held_out"], "sbi_prob": entry["sbi_prob"],
+            "degrade_prob": run_augment["degrade_prob"], **card}
 
 
 def unsafe_model_objects(config) -> list[str]:
