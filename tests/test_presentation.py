@@ -98,3 +98,18 @@ def test_the_gate_refuses_bad_flags_naming_them(args, flag, capsys):
     with pytest.raises(SystemExit) as stopped:
         gate_command.parse_args(args)
     assert stopped.value.code == 2 and f"argument {flag}:" in capsys.readouterr().err
+
+
+def test_a_missing_picamera2_is_one_line_naming_the_package(tmp_path, capsys):
+    pytest.importorskip("cv2")
+    try:
+        import picamera2  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("picamera2 is installed here")
+    from deepfake_iot import gate_command
+
+    assert gate_command.main(["--picamera", "--events", str(tmp_path / "events.jsonl")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("error: --picamera needs the picamera2 package"), err
