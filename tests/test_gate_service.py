@@ -311,3 +311,18 @@ def test_a_soak_of_ten_thousand_frames_keeps_memory_flat(python, model, broker, 
           f"{tenth} decisions, {memory[-1]:.1f} MB at the end, peak {memory.max():.1f} MB; {stdout.strip()}")
     assert growth < 5.0, f"resident memory grew by {growth:.1f} MB over the soak"
     assert sys.platform != "linux" or memory.max() < 150, f"peak resident memory {memory.max():.1f} MB"
+
+
+def test_a_broker_out_of_reach_queues_a_bounded_number_of_decisions(python, model, clip, tmp_path):
+    """No broker on the port: one warning, every decision still decided and written, the queue
+    holds the newest --mqtt-queue of them, the older ones are dropped and counted."""
+    log = tmp_path / "events.jsonl"
+    code, stdout, stderr = finish(gate(python, "--model", model, "--video", clip, "--events", log,
+                                       "--mqtt", f"127.0.0.1:{free_port()}", "--mqtt-queue", 3))  # fmt: skip
+    assert code == 0, stderr
+    assert [line for line in stderr.splitlines() if line.startswith("warning:")] == [
+        f"warning: broker 127.0.0.1:{stderr.split('127.0.0.1:')[1].split()[0]} cannot be reached yet: decisions "
+        "are queued (up to 3) until it can"]  # fmt: skip
+    written = events(log)
+    assert len(written) == 10 and [e["mqtt_dropped"] for e in written] == [0, 0, 0, 0, 1, 2, 3, 4, 5, 6]
+    assert "0 delivered, 7 dropped from a full queue, 3 undelivered at exit" in stdout, stdout

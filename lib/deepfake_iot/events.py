@@ -127,7 +127,7 @@ class MqttPublisher:
         self.inflight: dict[int, bytes] = {}
         self.acks: collections.deque = collections.deque()
         self.lock = threading.Lock()
-        self.connected, self.refused, self.disconnects = False, None, 0
+        self.connected, self.refused, self.unreachable, self.disconnects = False, None, False, 0
         self.answered, self.wake, self.stopping = threading.Event(), threading.Event(), threading.Event()
         self.sender = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
         self.keepalive = int(keepalive)
@@ -145,7 +145,7 @@ class MqttPublisher:
                 raise ValueError(f"broker {address}: the TLS files cannot be used: {error}") from error
         self.client.reconnect_delay_set(*RECONNECT_DELAY_S)
         self.client.on_connect, self.client.on_disconnect = self._on_connect, self._on_disconnect
-        self.client.on_publish = self._on_publish
+        self.client.on_publish, self.client.on_connect_fail = self._on_publish, self._on_connect_fail
 
     # -- paho's network thread: these take no lock of ours (paho calls on_publish holding its
     # own message lock, which our sender needs to publish), they only note and wake the sender
@@ -160,6 +160,10 @@ class MqttPublisher:
             client.publish(self.topics["discovery"], json.dumps(discovery_record(self.device)), qos=1, retain=True)
         self.answered.set()
         self.wake.set()
+
+    def _on_connect_fail(self, client, userdata):
+        self.unreachable = True
+        self.answered.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties=None):
         if self.connected and not self.stopping.is_set():
@@ -200,9 +204,9 @@ class MqttPublisher:
             raise ValueError(f"broker {self.address}: the host name does not resolve ({error.strerror})") from error
         self.client.connect_async(self.host, self.port, keepalive=self.keepalive)
         self.client.loop_start()
-        if not self.answered.wait(CONNECT_WAIT_S):
-            print(f"warning: broker {self.address} does not answer yet: decisions are queued "
-                  f"(up to {self.queue_size}) until it does", file=sys.stderr, flush=True)  # fmt: skip
+        if not self.answered.wait(CONNECT_WAIT_S) or (self.unreachable and not self.connected):
+            print(f"warning: broker {self.address} cannot be reached yet: decisions are queued "
+                  f"(up to {self.queue_size}) until it can", file=sys.stderr, flush=True)  # fmt: skip
         elif self.refused:
             self.client.loop_stop()
             raise ValueError(f"broker {self.address} refused the connection: {self.refused}")

@@ -180,6 +180,8 @@ def main(argv=None) -> int:
     def emit(decision: dict) -> None:
         event = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), **base, **decision,
                  "detector": classifier.detector, "tracked": not args.no_track, "rss_mb": resident_mb()}  # fmt: skip
+        if publisher is not None:  # decisions the broker will never see, so far: a gap is visible
+            event["mqtt_dropped"] = publisher.dropped
         log.write(event)
         if publisher is not None:
             publisher.publish(event)
