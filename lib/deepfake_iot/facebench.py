@@ -448,7 +448,7 @@ def tracking_sentence(summary: pd.DataFrame) -> str:
     """One line per detector or tracker on the moving portrait."""
     return "\n".join(
         f"{row.detector}: found the face in {row.found_rate:.1%} of the frames that show it (longest miss "
-        f"{row.longest_miss} frames), {row.false_per_frame:.2f} false boxes per face-free frame, median "
+        f"{row.longest_miss} frame(s)), {row.false_per_frame:.2f} false boxes per face-free frame, median "
         f"{row.median_ms:.3g} ms a frame ({row.cost_vs_short:.2f}x short-range on the whole frame)"
         for row in summary.itertuples()
     )
@@ -460,10 +460,10 @@ def tracking_macros(summary: pd.DataFrame, tracker: str = "tracked", frames: int
     paper quotes them."""
     rows = summary.set_index("detector")
     short = rows["found_rate"].get("blazeface_short", float("nan"))
-    macros = {"TrackFoundPct": round(100 * float(rows.loc[tracker, "found_rate"]), 1),
+    macros = {"TrackFoundPct": f"{100 * float(rows.loc[tracker, 'found_rate']):.1f}",
               "TrackFalsePerFrame": float(rows.loc[tracker, "false_per_frame"]),
               "TrackCostVsShort": float(rows.loc[tracker, "cost_vs_short"]),
-              "TrackShortFoundPct": round(100 * float(short), 1) if short == short else "--"}  # fmt: skip
+              "TrackShortFoundPct": f"{100 * float(short):.1f}" if short == short else "--"}  # fmt: skip
     if frames is not None:
         macros["TrackFrames"] = int(frames)
     return macros
