@@ -1,0 +1,94 @@
+"""The part of ``scripts/check_arm64.sh`` that runs inside the arm64 userland, under emulation.
+
+``invoke FILE...``: load each ``.tflite`` file with ai-edge-litert (the device's runtime), allocate,
+fill its inputs with numbers of the right type, invoke, and check that every output is finite. One
+JSON line per file, printed and flushed before the next file starts, so that when the runtime
+kills the process (a segfault or an illegal instruction, which no ``try`` can catch) the caller
+knows which file was last reached.
+
+``clip OUT.mp4 [FRAMES]``: a short video of a real portrait (the photograph matplotlib ships) on a
+grey 640x480 background, for the demo.
+
+Only numpy, OpenCV (``clip``) and the runtime are imported: it also runs in the bare environments
+that hold one ai-edge-litert release and numpy.
+"""
+
+import json
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+
+def fill(detail: dict, rng: np.random.Generator) -> np.ndarray:
+    """Random input for one input tensor: its shape and dtype, in a range its type can hold."""
+    shape, dtype = tuple(int(n) for n in detail["shape"]), np.dtype(detail["dtype"])
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return rng.integers(info.min, int(info.max) + 1, size=shape, dtype=dtype)
+    return rng.random(shape).astype(dtype)
+
+
+def invoke(paths: list[str]) -> int:
+    from ai_edge_litert.interpreter import Interpreter
+
+    version = metadata.version("ai-edge-litert")
+    failures = 0
+    rng = np.random.default_rng(0)
+    for path in paths:
+        row = {"file": Path(path).name, "runtime": f"ai-edge-litert {version}"}
+        print(json.dumps({**row, "stage": "start"}), flush=True)
+        started = time.perf_counter()
+        try:
+            interpreter = Interpreter(model_path=path, num_threads=1)
+            interpreter.allocate_tensors()
+            for detail in interpreter.get_input_details():
+                interpreter.set_tensor(detail["index"], fill(detail, rng))
+            interpreter.invoke()
+            outputs = [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
+            if not outputs or not all(np.all(np.isfinite(o.astype(np.float64))) for o in outputs):
+                raise ValueError("an output is missing or not finite")
+            row.update(ok=True, outputs=[list(o.shape) for o in outputs])
+        except Exception as error:  # noqa: BLE001 - every failure is reported, then the next file
+            row.update(ok=False, error=f"{type(error).__name__}: {error}")
+            failures += 1
+        row["seconds"] = round(time.perf_counter() - started, 2)
+        print(json.dumps({**row, "stage": "done"}), flush=True)
+    return 1 if failures else 0
+
+
+def clip(out: str, frames: int = 6) -> int:
+    import cv2
+    import matplotlib
+
+    source = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    face = cv2.imread(str(source), cv2.IMREAD_COLOR)
+    if face is None:
+        raise SystemExit(f"cannot read the portrait {source}")
+    width, height = 640, 480
+    frame = np.full((height, width, 3), 60, np.uint8)
+    face = cv2.resize(face, (300, 352), interpolation=cv2.INTER_AREA)
+    top, left = (height - 352) // 2, (width - 300) // 2
+    frame[top : top + 352, left : left + 300] = face
+    writer = cv2.VideoWriter(out, cv2.VideoWriter_fourcc(*"mp4v"), 15, (width, height))
+    for _ in range(frames):
+        writer.write(frame)
+    writer.release()
+    if not Path(out).is_file() or Path(out).stat().st_size == 0:
+        raise SystemExit(f"OpenCV wrote no video to {out}")
+    print(f"{out}: {frames} frames of {source.name}")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) >= 2 and argv[0] == "invoke":
+        return invoke(argv[1:])
+    if len(argv) in (2, 3) and argv[0] == "clip":
+        return clip(argv[1], *(int(n) for n in argv[2:]))
+    raise SystemExit("usage: arm64_payload.py invoke FILE.tflite... | clip OUT.mp4 [FRAMES]")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
