@@ -3,10 +3,11 @@
 ``device``: ``requirements-device.txt`` (LiteRT, headless OpenCV, no TensorFlow); ``gui``:
 ``requirements-device-gui.txt`` (the same with OpenCV's GUI build); ``mqtt``:
 ``requirements-device-mqtt.txt`` (the device runtime plus paho-mqtt, for the gate). Each then
-gets BlazeFace's model files (``requirements-device-models.txt``) and this checkout with ``--no-deps``, as the
-README tells a Raspberry Pi user. An environment lives in ``~/.cache/deepfake-iot/<kind>-venv``
-(``DFIOT_DEVICE_VENV`` / ``DFIOT_DEVICE_GUI_VENV`` name another folder) and is rebuilt when its
-requirement files, the Python version or the checkout's path change. A test skips, saying why,
+gets BlazeFace's model files (``requirements-device-models.txt``) and this checkout with
+``--no-deps``, as the README tells a Raspberry Pi user. An environment lives in
+``~/.cache/deepfake-iot/<kind>-venv`` (``DFIOT_DEVICE_VENV`` / ``DFIOT_DEVICE_GUI_VENV`` /
+``DFIOT_DEVICE_MQTT_VENV`` name another folder) and is rebuilt when its requirement files (those
+it includes with ``-r`` too), the Python version or the checkout's path change. A test skips, saying why,
 only when pip cannot reach the package index.
 """
 
