@@ -23,6 +23,7 @@ COMMANDS = {
     "deepfake-iot-demo": ("deepfake_iot.demo", "deepfake_iot.demo_command"),
     "deepfake-iot-score": ("deepfake_iot.score", "deepfake_iot.score"),
     "deepfake-iot-benchmark-frame-path": ("deepfake_iot.frame_path", "deepfake_iot.frame_path"),
+    "deepfake-iot-gate": ("deepfake_iot.gate_command", "deepfake_iot.gate_command"),
 }
 
 
@@ -36,7 +37,7 @@ def python_m(module, *args, cwd=None, **env):
                           text=True, timeout=120, cwd=cwd, env=quiet_env(**env))  # fmt: skip
 
 
-def test_pyproject_declares_the_three_commands_and_their_targets_exist():
+def test_pyproject_declares_the_commands_and_their_targets_exist():
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert set(scripts) == set(COMMANDS)
     for name, target in scripts.items():
