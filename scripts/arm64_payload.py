@@ -2,7 +2,7 @@
 
 ``invoke FILE...``: load each ``.tflite`` file with ai-edge-litert (the device's runtime), allocate,
 fill its inputs with numbers of the right type, invoke, and check that every output is finite. One
-JSON line per file, printed and flushed before the next file starts, so that when the runtime
+JSON line per file (with the "CPU part" the process saw in /proc/cpuinfo), printed and flushed before the next file starts, so that when the runtime
 kills the process (a segfault or an illegal instruction, which no ``try`` can catch) the caller
 knows which file was last reached.
 
@@ -31,14 +31,27 @@ def fill(detail: dict, rng: np.random.Generator) -> np.ndarray:
     return rng.random(shape).astype(dtype)
 
 
+def cpu_part() -> str:
+    """The "CPU part" /proc/cpuinfo names (0xd08 for a Cortex-A72), or "" where it names none."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+    parts = [
+        line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("CPU part")
+    ]
+    return parts[0] if parts else ""
+
+
 def invoke(paths: list[str]) -> int:
     from ai_edge_litert.interpreter import Interpreter
 
     version = metadata.version("ai-edge-litert")
     failures = 0
     rng = np.random.default_rng(0)
+    part = cpu_part()
     for path in paths:
-        row = {"file": Path(path).name, "runtime": f"ai-edge-litert {version}"}
+        row = {"file": Path(path).name, "runtime": f"ai-edge-litert {version}", "cpu_part": part}
         print(json.dumps({**row, "stage": "start"}), flush=True)
         started = time.perf_counter()
         try:

@@ -22,6 +22,8 @@
 #                                   a finished run (./run_all.sh --profile smoke --out RUN_DIR);
 #                                   opt-in: papermill under emulation takes minutes
 #   --report FILE                   also write the table as tab-separated values
+#   --host-cpuinfo                  leave the host's /proc/cpuinfo visible instead of the board's
+#                                   (shows the emulation artefact described at cpuinfo_for)
 # Exit status: 0 every device step passed, 1 a step failed, 77 skipped (printed why: not root, no
 # debootstrap/qemu-user-static, binfmt_misc unavailable, or the packages cannot be downloaded),
 # 2 a bad option. A release tried with --litert-versions that fails is reported, not an error.
@@ -33,6 +35,7 @@ CPUS="cortex-a72 cortex-a76"
 LITERT_VERSIONS=""
 NOTEBOOK_RUN=""
 REPORT=""
+HOST_CPUINFO=""
 MODEL_ARGS=()
 SKIP=77
 # Packages of the userland: Python 3.11 with venv, as on Raspberry Pi OS (pip brings its own CA list).
@@ -59,6 +62,7 @@ while [[ $# -gt 0 ]]; do
         --notebook) [[ $# -ge 2 && -d "${2:-}/models/tflite" ]] || bad "--notebook needs a finished run's folder with models/tflite/ (got '${2:-}')"
                     NOTEBOOK_RUN="$(cd "$2" && pwd)"; shift 2 ;;
         --report) [[ $# -ge 2 ]] || bad "--report needs a file name"; REPORT="$2"; shift 2 ;;
+        --host-cpuinfo) HOST_CPUINFO=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) bad "unknown option '$1' (see --help)" ;;
     esac
@@ -74,6 +78,7 @@ done
 [[ "$(uname -m)" != "aarch64" ]] || skip "this machine is arm64 itself: follow the README's steps directly"
 [[ "$(id -u)" == "0" ]] || skip "debootstrap and chroot need root"
 command -v debootstrap >/dev/null || skip "debootstrap is not installed (Debian package debootstrap)"
+command -v dpkg-deb >/dev/null || skip "dpkg-deb is not installed (a Debian-based machine has it)"
 QEMU="$(command -v qemu-aarch64-static || true)"
 [[ -n "$QEMU" ]] || skip "qemu-aarch64-static is not installed (Debian package qemu-user-static)"
 cpu_models="$("$QEMU" -cpu help 2>/dev/null || true)"  # it lists them, then exits with status 1
@@ -202,13 +207,14 @@ cpuinfo_for() {  # cpu model -> the file's text
     done
     printf '%s\n' "$footer"
 }
-CURRENT_CPU=""
-use_cpu() {  # mount the board's /proc/cpuinfo for this CPU model
-    [[ "$1" == "$CURRENT_CPU" ]] && return 0
-    mountpoint -q "$ROOTFS/proc/cpuinfo" && umount "$ROOTFS/proc/cpuinfo"
-    cpuinfo_for "$1" > "$WORK/cpuinfo-$1"
+cpu_part() { cpuinfo_for "$1" | sed -n 's/^CPU part\t: //p' | head -1; }
+use_cpu() {  # mount the board's /proc/cpuinfo for this CPU model, unless it is there already
+    [[ -z "$HOST_CPUINFO" ]] || return 0
+    [[ -f "$WORK/cpuinfo-$1" ]] || cpuinfo_for "$1" > "$WORK/cpuinfo-$1"
+    # Asks the mount itself, not a variable: steps run in subshells, which forget what they set.
+    cmp -s "$WORK/cpuinfo-$1" "$ROOTFS/proc/cpuinfo" && return 0
+    if mountpoint -q "$ROOTFS/proc/cpuinfo"; then umount "$ROOTFS/proc/cpuinfo"; fi
     mount --bind "$WORK/cpuinfo-$1" "$ROOTFS/proc/cpuinfo"
-    CURRENT_CPU="$1"
 }
 
 # Run a command in the userland under a CPU model (bash -c, in the project's copy). pip does not
@@ -309,7 +315,9 @@ invoke_files() {  # label prefix, cpu, python, files...
         local base; base="$(basename "$file")"
         line="$(grep -F "\"file\": \"$base\"" "$WORK/invoke.jsonl" | grep '"stage": "done"' || true)"
         if [[ -n "$line" ]]; then
-            if grep -q '"ok": true' <<< "$line"; then
+            if [[ -z "$HOST_CPUINFO" ]] && ! grep -qF "\"cpu_part\": \"$(cpu_part "$cpu")\"" <<< "$line"; then
+                record "$label $base" "$cpu" FAIL "" "ran with another board's /proc/cpuinfo: $line"
+            elif grep -q '"ok": true' <<< "$line"; then
                 record "$label $base" "$cpu" pass "" "load, allocate, invoke, finite outputs"
             else
                 record "$label $base" "$cpu" FAIL "" "$(sed -E 's/.*"error": "([^"]*)".*/\1/' <<< "$line")"
@@ -375,7 +383,7 @@ fi
 # ---------------------------------------------------------------- notebook 06 (opt-in)
 if [[ -n "$NOTEBOOK_RUN" && -n "$device_ready" ]]; then
     rm -rf "$ROOTFS/opt/run" && mkdir -p "$ROOTFS/opt/run"
-    for part in models/tflite data results/metrics; do
+    for part in models/tflite data results; do  # what notebook 06 reads; its own results are redone
         [[ -e "$NOTEBOOK_RUN/$part" ]] || continue
         mkdir -p "$ROOTFS/opt/run/$(dirname "$part")"
         cp -r "$NOTEBOOK_RUN/$part" "$ROOTFS/opt/run/$part"
@@ -434,6 +442,7 @@ done
 total=$(( $(date +%s) - check_started ))
 echo
 echo "arm64 check: Debian bookworm arm64 userland under QEMU user emulation, CPU models: $CPUS"
+[[ -z "$HOST_CPUINFO" ]] || echo "--host-cpuinfo: the emulated processes saw this host's /proc/cpuinfo, not a board's"
 echo "Timing under emulation means nothing: the seconds below say what this check costs, not how"
 echo "fast anything runs on a Raspberry Pi."
 {
