@@ -123,3 +123,32 @@ def test_device_side_runs_on_pi_cpus(every_format, tmp_path):
             assert (f"invoke {name}", cpu) in passed, f"{name} was not invoked under {cpu}"
         assert ("demo (scripts/demo.py, portrait clip)", cpu) in passed
     assert ("no TensorFlow in the device environment", "-") in passed
+
+
+def board_cpuinfo(cpu: str) -> str:
+    """The /proc/cpuinfo the check mounts for ``cpu`` (its ``cpuinfo_for`` function)."""
+    text = SCRIPT.read_text()
+    function = re.search(r"^cpuinfo_for\(\) \{.*?^\}$", text, re.S | re.M)
+    assert function, "scripts/check_arm64.sh has no cpuinfo_for function"
+    done = subprocess.run(
+        ["bash", "-c", f'{function.group(0)}\ncpuinfo_for "$1"', "bash", cpu],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_each_board_gets_its_own_cpuinfo():
+    """A Pi 4's Cortex-A72 (part 0xd08) has neither LSE atomics nor dot product; a Pi 5's
+    Cortex-A76 (0xd0b) has both. LiteRT picks kernels from this file: a wrong one crashes."""
+    pi4, pi5 = board_cpuinfo("cortex-a72"), board_cpuinfo("cortex-a76")
+    features = {
+        text: re.search(r"^Features\t: (.*)$", text, re.M).group(1).split() for text in (pi4, pi5)
+    }
+    assert "CPU part\t: 0xd08" in pi4 and "Raspberry Pi 4" in pi4
+    assert "atomics" not in features[pi4] and "asimddp" not in features[pi4]
+    assert "CPU part\t: 0xd0b" in pi5 and "Raspberry Pi 5" in pi5
+    assert {"atomics", "asimddp"} <= set(features[pi5])
+    assert pi4.count("processor\t:") >= 1
