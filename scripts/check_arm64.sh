@@ -3,9 +3,11 @@
 # of Raspberry Pi OS bookworm, Python 3.11), built once with debootstrap and cached, runs under QEMU
 # user emulation with the CPU model of a Raspberry Pi 4 (cortex-a72: no LSE atomics, no dot product)
 # and then of a Pi 5 (cortex-a76), each with that board's /proc/cpuinfo (see cpuinfo_for below).
-# In it the README's Raspberry Pi steps are followed as written,
-# every kind of .tflite file notebook 04 writes and both BlazeFace models are loaded and invoked,
-# and the demo runs on a few frames of a real portrait. A table of pass/fail per step ends the run.
+# In it the README's Raspberry Pi steps are followed as written, every kind of .tflite file
+# notebook 04 writes and both BlazeFace models are loaded and invoked, and the demo runs on a few
+# frames of a real portrait. A table of pass/fail per step ends the run. Where arm64 programs are
+# not yet registered with binfmt_misc, it registers them as Debian's qemu-user-static does (the
+# registration stays, as after installing that package on a machine that runs systemd).
 #
 # Timing under emulation means nothing (an instruction costs what QEMU makes it cost): this checks
 # that things load and run, never how fast. Time them on a real board (notebook 06, pi4 profile).
@@ -20,7 +22,8 @@
 #                                   table that chooses the device pin; "all" asks pip for the list
 #   --notebook RUN_DIR              also run notebook 06 on the smoke profile on the .tflite files of
 #                                   a finished run (./run_all.sh --profile smoke --out RUN_DIR);
-#                                   opt-in: papermill under emulation takes minutes
+#                                   opt-in: under emulation it takes tens of minutes per CPU
+#                                   model (at most DFIOT_ARM64_NOTEBOOK_TIMEOUT s, default 3600)
 #   --report FILE                   also write the table as tab-separated values
 #   --host-cpuinfo                  leave the host's /proc/cpuinfo visible instead of the board's
 #                                   (shows the emulation artefact described at cpuinfo_for)
@@ -36,6 +39,7 @@ LITERT_VERSIONS=""
 NOTEBOOK_RUN=""
 REPORT=""
 HOST_CPUINFO=""
+NOTEBOOK_TIMEOUT="${DFIOT_ARM64_NOTEBOOK_TIMEOUT:-3600}"  # seconds per CPU model
 MODEL_ARGS=()
 SKIP=77
 # Packages of the userland: Python 3.11 with venv, as on Raspberry Pi OS (pip brings its own CA list).
@@ -392,7 +396,7 @@ if [[ -n "$NOTEBOOK_RUN" && -n "$device_ready" ]]; then
         started=$(date +%s)
         rm -rf "$ROOTFS/opt/run/results/bench"
         set +e
-        in_arm64 "$cpu" ". .venv-device/bin/activate && ./run_all.sh --use-current-env --profile smoke --out /opt/run --only 06 --skip-paper" \
+        in_arm64 "$cpu" ". .venv-device/bin/activate && timeout $NOTEBOOK_TIMEOUT ./run_all.sh --use-current-env --profile smoke --out /opt/run --only 06 --skip-paper" \
             > "$WORK/notebook.log" 2>&1
         status=$?
         set -e
