@@ -178,9 +178,11 @@ for target in proc sys dev; do
     MOUNTS+=("$ROOTFS/$target")
 done
 cp -L /etc/resolv.conf "$ROOTFS/etc/resolv.conf" 2>/dev/null || true
-if [[ -n "${PIP_CERT:-}" && -r "${PIP_CERT}" ]]; then
+host_cert="${PIP_CERT:-$(python3 -m pip config get global.cert 2>/dev/null || true)}"
+if [[ -n "$host_cert" && -r "$host_cert" ]]; then
     # A machine whose pip trusts extra certificates (a proxy's) lends them to the userland's pip.
-    cp "$PIP_CERT" "$ROOTFS/etc/ssl/certs/pip-ca.crt"
+    mkdir -p "$ROOTFS/etc/ssl/certs"
+    cp "$host_cert" "$ROOTFS/etc/ssl/certs/pip-ca.crt"
     PIP_CERT_INSIDE=/etc/ssl/certs/pip-ca.crt
 fi
 
