@@ -367,6 +367,30 @@ def test_configuration_sentence_says_when_a_study_resolves_against_the_deployed_
     assert claim.startswith("was tested on the second dataset") and claim.endswith("helps")
 
 
+def test_configuration_sentence_judges_a_default_trained_without_degradations():
+    def study(rows):
+        return pd.DataFrame([{"test set": name, "difference": d, "CI low": lo, "CI high": hi} for name, d, lo, hi in rows])
+
+    costly = study([("clean test", -0.04, -0.06, -0.02), ("degraded copies", 0.03, 0.01, 0.05)])
+    sentence = analysis.configuration_sentence(costly, pd.DataFrame(), main_sbi=False, main_degrade=False)
+    assert "the deployed model is trained without them" in sentence and "not contradicted" in sentence
+    free_gain = study([("clean test", 0.0, -0.01, 0.01), ("degraded copies", 0.03, 0.01, 0.05)])
+    sentence = analysis.configuration_sentence(free_gain, pd.DataFrame(), main_sbi=False, main_degrade=False)
+    assert "training without the degradation augmentation of the deployed configuration is at odds" in sentence
+    unresolved = study([("clean test", 0.01, -0.01, 0.03), ("degraded copies", 0.01, -0.01, 0.02)])
+    assert "not contradicted" in analysis.configuration_sentence(unresolved, pd.DataFrame(), main_sbi=False, main_degrade=False)
+
+
+def test_degradation_phrases_follow_the_main_runs_setting():
+    from deepfake_iot.plan import degradation_phrases
+
+    on, off = degradation_phrases(0.3, 0.3), degradation_phrases(0.0, 0.25)
+    assert on["AblationArm"] == "without the degradation augmentation" and "probability 0.3" in on["DegradeAugmentation"]
+    assert off["AblationArm"].startswith("with the degradation augmentation") and "probability 0.25" in off["AblationArm"]
+    assert "draw no IoT degradation" in off["DegradeAugmentation"] and on["AbstractAugmentation"] != off["AbstractAugmentation"]
+    assert "study" not in degradation_phrases(0.0, 0.25, study=False)["DegradeAugmentation"]
+
+
 def test_degradation_study_trains_the_other_setting_of_the_main_runs():
     options = {"width": 0.5}
     common = dict(manifest=toy_manifest(), crop_size=48, light_options=options, ablation_no_degradation=True,

@@ -207,3 +207,20 @@ def baseline_note(models: list[str]) -> str:
             "that carried to validation at any peak learning rate tried, so this profile leaves it out "
             "of the comparison rather than report a run that never learned (the default parameter "
             "file records the trial).")
+
+
+def degradation_phrases(degrade_prob: float, degrade_study_prob: float, study: bool = True) -> dict:
+    """The paper's words for how the main runs use the IoT degradation augmentation (probability
+    ``degrade_prob``) and what the degradation study's other arm does (``degrade_study_prob``
+    when the main runs draw none; ``study``: whether the study runs): the abstract's clause, the
+    method's clause and the study's arm."""
+    if degrade_prob > 0:
+        return {"AbstractAugmentation": "trained with augmentations that imitate the degradations of cheap IoT cameras",
+                "DegradeAugmentation": f" with one random IoT degradation per image with probability {degrade_prob:g}",
+                "AblationArm": "without the degradation augmentation"}
+    return {"AbstractAugmentation": "tested against the degradations of cheap IoT cameras",
+            "DegradeAugmentation": "; the main runs draw no IoT degradation" + (
+                " (the degradation study below trains the other arm with one per image with probability "
+                f"{degrade_study_prob:g})" if study else ""),
+            "AblationArm": "with the degradation augmentation, which the main runs do not use (one random "
+                           f"degradation per image with probability {degrade_study_prob:g})"}
