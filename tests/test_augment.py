@@ -150,7 +150,7 @@ def test_geometry_and_colour_keep_shape_and_range():
 )
 def test_self_blending_turns_real_crops_into_fakes_only():
     image = tf.constant(textured(), tf.float32) / 255
-    augmenter = augment.make_augmenter({**OFF, "sbi_prob": 1.0})
+    augmenter = augment.make_augmenter({**OFF, "sbi_prob": 1.0, "sbi_jpeg_quality": None})
     seed = tf.constant([1, 1], tf.int64)
     fake, label = augmenter(image, tf.constant(0.0), seed)
     assert float(label) == 1.0 and not np.array_equal(fake.numpy(), image.numpy())
@@ -158,6 +158,22 @@ def test_self_blending_turns_real_crops_into_fakes_only():
     assert np.array_equal(fake.numpy(), again.numpy())
     kept, label = augmenter(image, tf.constant(1.0), seed)
     assert float(label) == 1.0 and np.array_equal(kept.numpy(), image.numpy())
+
+
+def test_self_blending_re_encodes_every_crop_so_no_label_skips_jpeg():
+    image = tf.constant(textured(), tf.float32) / 255
+    seed = tf.constant([3, 4], tf.int64)
+    augmenter = augment.make_augmenter({**OFF, "sbi_prob": 0.5, "sbi_jpeg_quality": (50, 50)})
+    fixed = tf.image.adjust_jpeg_quality(image, 50).numpy()
+    kept, label = augmenter(image, tf.constant(1.0), seed)  # a fake is not blended, but re-encoded
+    assert float(label) == 1.0 and np.array_equal(kept.numpy(), fixed)
+    ranged = augment.make_augmenter({**OFF, "sbi_prob": 0.5, "sbi_jpeg_quality": (40, 100)})
+    first, _ = ranged(image, tf.constant(1.0), seed)
+    assert not np.array_equal(first.numpy(), image.numpy())
+    assert np.array_equal(first.numpy(), ranged(image, tf.constant(1.0), seed)[0].numpy())
+    for bad in ((90, 40), (0, 101), "high"):
+        with pytest.raises(ValueError, match="sbi_jpeg_quality"):
+            augment.augment_config({"sbi_jpeg_quality": bad})
 
 
 def png_manifest(folder, count=20, size=40):

@@ -42,6 +42,10 @@ label)``. Its configuration keys (``AUGMENT_DEFAULTS`` holds the defaults):
 * ``sbi_prob`` (float) and ``sbi_strength`` (float): with this probability a *real* crop
   (label 0) becomes a self-blended fake (label 1) through ``deepfake_iot.data.sbi.self_blend``
   (a numpy function inside the graph). Applied first, on the clean crop.
+* ``sbi_jpeg_quality`` (pair of ints, or None): when ``sbi_prob`` > 0, every training crop, real
+  or fake, is then JPEG re-encoded at a quality drawn from this range (the self-blending recipe's
+  last step, 40 to 100 in its paper). Without it a blended fake's new pixels would be the only
+  ones in the batch that skipped a JPEG encoder, a cue that no test fake carries.
 
 With ``flip`` False and every number 0 the augmenter returns its input unchanged.
 """
@@ -64,11 +68,12 @@ AUGMENT_DEFAULTS = {
     "rotation_deg": 10.0,
     "zoom": 0.1,
     "color_jitter": 0.1,
-    "degrade_prob": 0.3,
+    "degrade_prob": 0.0,
     "degrade_max_level": 2,
     "degrade_names": None,
     "sbi_prob": 0.0,
     "sbi_strength": 1.0,
+    "sbi_jpeg_quality": (40, 100),
 }
 JITTER_KEYS = ("brightness", "contrast", "saturation", "hue")
 
@@ -222,6 +227,19 @@ def tf_degrade(image, name: str, level: int, seed_pair, **fixed):
 # training augmentation
 
 
+def _jpeg_range(value):
+    """``None`` or a (low, high) pair of JPEG qualities with 0 <= low <= high <= 100."""
+    if value is None:
+        return None
+    try:
+        low, high = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"augmentation key 'sbi_jpeg_quality' must be None or a pair of qualities, got {value!r}") from None
+    if not 0 <= low <= high <= 100:
+        raise ValueError(f"augmentation key 'sbi_jpeg_quality' needs 0 <= low <= high <= 100, got {value!r}")
+    return (low, high)
+
+
 def augment_config(cfg: dict | None) -> dict:
     """Defaults filled in and every key and type checked; unknown keys are an error."""
     cfg = dict(cfg or {})
@@ -257,6 +275,7 @@ def augment_config(cfg: dict | None) -> dict:
     else:
         raise ValueError(f"color_jitter must be a number >= 0 or a dict, got {jitter!r}")
     out["color_jitter"] = jitter
+    out["sbi_jpeg_quality"] = _jpeg_range(out["sbi_jpeg_quality"])
     names = out["degrade_names"]
     names = list(degrade.NAMES) if names is None else [str(n) for n in names]
     for name in names:
@@ -378,6 +397,11 @@ def make_augmenter(cfg: dict | None = None):
         seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 5)
         if cfg["sbi_prob"] > 0:
             image, label = _self_blend(image, seeds[0], cfg["sbi_prob"], cfg["sbi_strength"], label)
+            if cfg["sbi_jpeg_quality"]:
+                low, high = cfg["sbi_jpeg_quality"]
+                jpeg_seed = tf.random.experimental.stateless_fold_in(seeds[0], 1)
+                image = tf.ensure_shape(tf.image.adjust_jpeg_quality(image, low) if low == high else
+                                        tf.image.stateless_random_jpeg_quality(image, low, high, jpeg_seed), image.shape)
         if cfg["flip"]:
             image = tf.image.stateless_random_flip_left_right(image, seeds[1])
         if cfg["rotation_deg"] > 0 or cfg["zoom"] > 0:
