@@ -404,3 +404,12 @@ def test_degradation_study_trains_the_other_setting_of_the_main_runs():
     assert all(e["degrade_prob"] == 0.0 for e in without_main if e["group"] == "main")
     with pytest.raises(ValueError, match="degrade_study_prob"):
         training_plan(["light_cnn"], 1, 3, degrade_prob=0.0, degrade_study_prob=0.0, **common)
+
+
+def test_learning_rate_sentence_names_a_model_with_its_own_rate():
+    from deepfake_iot.plan import learning_rate_sentence
+
+    assert learning_rate_sentence(0.002, {"light_cnn": 0.0}, ["light_cnn"], {}) == "0.002"
+    sentence = learning_rate_sentence(0.002, {"mobilenet_v2_035": 0.005, "meso4": 0.01}, ["light_cnn", "mobilenet_v2_035"],
+                                      analysis.MODEL_NAMES)
+    assert sentence.startswith("0.002; 0.005 for MobileNetV2 (width 0.35), chosen on validation") and "0.01" not in sentence

@@ -224,3 +224,14 @@ def degradation_phrases(degrade_prob: float, degrade_study_prob: float, study: b
                 f"{degrade_study_prob:g})" if study else ""),
             "AblationArm": "with the degradation augmentation, which the main runs do not use (one random "
                            f"degradation per image with probability {degrade_study_prob:g})"}
+
+
+def learning_rate_sentence(learning_rate: float, learning_rates: dict, models: list[str], names: dict) -> str:
+    """The paper's peak learning rate(s): the common one, then each compared model with its own
+    (``names`` maps a model to the paper's name for it)."""
+    own = [(model, rate) for model, rate in learning_rates.items() if rate and model in models]
+    if not own:
+        return f"{learning_rate:g}"
+    listed = ", ".join(f"{rate:g} for {names.get(model, model)}" for model, rate in own)
+    return (f"{learning_rate:g}; {listed}, chosen on validation with the same budget among the rates the "
+            "parameter file records")
