@@ -3,12 +3,13 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from deepfake_iot import bench
+from deepfake_iot import bench, runtimes
 
 from .conftest import ROOT
 from .test_demo import tiny_model
@@ -43,7 +44,7 @@ def test_device_modules_and_notebook_06_import_without_tensorflow():
 def test_device_modules_do_not_import_tensorflow():
     code = (
         "import sys\n"
-        "import deepfake_iot.bench, deepfake_iot.demo, deepfake_iot.tflite_io\n"
+        "import deepfake_iot.bench, deepfake_iot.demo, deepfake_iot.inference\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tf_keras'))\n"
         "assert not loaded, loaded[:5]\n"
     )
@@ -144,18 +145,74 @@ def test_runtimes_side_by_side_each_in_its_own_process(tiny_models, tmp_path):
     broken = tmp_path / "broken" / "int8_ptq.tflite"
     broken.parent.mkdir()
     broken.write_bytes(b"\x00" * 64)
-    rows = bench.compare_runtimes([*files, broken], runs=5, warmup=1)
-    installed = bench.installed_runtimes()
+    rows = runtimes.compare_runtimes([*files, broken], runs=5, warmup=1)
+    installed = [name for name in runtimes.installed_runtimes() if name != "onnxruntime"]  # no .onnx file here
     assert installed[0] == "ai_edge_litert" and set(rows["runtime"]) == set(installed)
-    assert len(rows) == 3 * len(installed)
+    assert len(rows) == 3 * len(installed) and set(rows["format"]) == {"tflite"}
     assert rows.loc[rows["model"] == "broken", "error"].str.contains("not a TFLite model").all()
-    table = bench.runtime_table(rows)
+    table = runtimes.runtime_table(rows)
     assert list(table.columns[:2]) == ["model", "variant"] and len(table) == 3
     assert (table[table["model"] == "broken"].iloc[0, 2:] == "fails").all()
-    unknown = bench.run_in_process(sys.executable, files[:1], runtime="no_such_runtime", runs=1)
+    unknown = runtimes.run_in_process(sys.executable, files[:1], runtime="no_such_runtime", runs=1)
     assert "unknown TFLite runtime" in unknown[0]["error"]
-    with pytest.raises(RuntimeError, match="deepfake_iot.bench failed"):
-        bench.run_in_process("/bin/false", files, runtime=None, runs=1)
+    with pytest.raises(RuntimeError, match="deepfake_iot.runtimes failed"):
+        runtimes.run_in_process("/bin/false", files, runtime=None, runs=1)
+
+
+def test_each_runtime_gets_the_files_of_its_kind():
+    assert runtimes.runs_files(None, Path("m/int8_ptq.tflite")) and not runtimes.runs_files(None, Path("m/a.onnx"))
+    assert runtimes.runs_files("onnxruntime", Path("m/a.onnx")) and not runtimes.runs_files("onnxruntime", Path("a.tflite"))
+    assert runtimes.runs_files("tensorflow", Path("m/a.tflite"))
+
+
+def test_runtime_table_names_the_provider_and_reads_both_formats_side_by_side():
+    rows = pd.DataFrame({"model": ["light_cnn"] * 3, "variant": ["int8_ptq"] * 3, "format": ["tflite", "tflite", "onnx"],
+                         "runtime": ["ai_edge_litert", "tensorflow", "onnxruntime"],
+                         "runtime_version": ["2.3.0", "2.21.0", "1.32.0"], "provider": ["CPU", "CPU", "CUDA"],
+                         "median_ms": [0.25, 0.5, np.nan], "error": [np.nan, np.nan, "no GPU"]})  # fmt: skip
+    table = runtimes.runtime_table(rows)
+    assert list(table.columns) == ["model", "variant", "ai_edge_litert 2.3.0", "onnxruntime 1.32.0 (CUDA)", "tensorflow 2.21.0"]
+    assert table.iloc[0]["onnxruntime 1.32.0 (CUDA)"] == "fails"
+    assert runtimes.runtime_sentence(table).startswith("light CNN int8, one thread: ai_edge_litert 2.3.0 0.25 ms")
+    macros = runtimes.runtime_macros(rows.assign(median_ms=[0.25, 0.5, 0.3], provider=["CPU", "CPU", "CPU"]))
+    assert macros["OnnxIntMs"] == 0.3 and macros["LiteRtIntMs"] == 0.25 and macros["OnnxProvider"] == "CPU"
+    assert runtimes.runtime_macros(pd.DataFrame())["NumOnnxTimed"] == 0
+
+
+def test_twins_pair_each_file_with_its_other_format(tmp_path):
+    tflite, onnx = tmp_path / "models" / "tflite" / "m", tmp_path / "models" / "onnx" / "m"
+    for folder, names in ((tflite, ["float32.tflite", "int8_ptq.tflite"]), (onnx, ["int8_ptq.onnx"])):
+        folder.mkdir(parents=True)
+        for name in names:
+            (folder / name).write_bytes(b"x")
+    chosen = runtimes.twins(sorted(tflite.glob("*.tflite")))
+    assert [p.relative_to(tmp_path).as_posix() for p in chosen] == [
+        "models/tflite/m/float32.tflite", "models/tflite/m/int8_ptq.tflite", "models/onnx/m/int8_ptq.onnx"]
+    assert runtimes.twins([onnx / "int8_ptq.onnx"])[1] == tflite / "int8_ptq.tflite"
+    assert runtimes.twin_of(tmp_path / "demo" / "x.tflite") == tmp_path / "demo" / "onnx" / "x.onnx"
+    assert runtimes.twin_of(tmp_path / "demo" / "onnx" / "x.onnx") == tmp_path / "demo" / "x.tflite"
+
+
+def test_file_records_read_the_auc_of_the_file_itself(tmp_path):
+    folder = tmp_path / "light_cnn"
+    folder.mkdir()
+    (folder / "int8_ptq.json").write_text(json.dumps({"validation_auc": 0.8, "input_size": 96}))
+    onnx = tmp_path / "onnx" / "light_cnn"
+    onnx.mkdir(parents=True)
+    (onnx / "int8_ptq.json").write_text(json.dumps({"validation_auc": 0.7, "input_size": 96}))
+    table = tmp_path / "quantization.csv"
+    pd.DataFrame({"model": ["light_cnn"], "variant": ["int8_ptq"], "group": ["main"], "val_auc": [0.9]}).to_csv(table)
+    records = bench.file_records([folder / "int8_ptq.tflite", onnx / "int8_ptq.onnx"], table)
+    assert list(records["format"]) == ["tflite", "onnx"] and list(records["val_auc"]) == [0.9, 0.7]
+    latency = pd.DataFrame({"model": ["light_cnn"], "variant": ["int8_ptq"], "threads": [1], "median_ms": [1.0],
+                            "size_bytes": [1024], "format": ["onnx"]})  # fmt: skip
+    assert bench.tradeoff(latency, records)["val_auc"].tolist() == [0.7]
+
+
+def test_a_gpu_labels_the_device():
+    info = {"board": "host x86_64", "gpu": "NVIDIA H100 80GB HBM3"}
+    assert bench.device_slug(info) == "host-x86_64-nvidia-h100-80gb-hbm3"
+    assert bench.device_slug({"board": "host x86_64"}) == "host-x86_64"
 
 
 def test_latency_macros_read_the_one_thread_medians():

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepfake_iot import facebench, tflite_io
+from deepfake_iot import facebench, inference
 from deepfake_iot.demo_model import demo_model_path
 
 from .conftest import ROOT
@@ -176,7 +176,7 @@ def test_every_decision_of_a_realtime_clip_reaches_the_subscriber(python, model,
         assert FIELDS <= set(event), FIELDS - set(event)
         assert event["window"] == WINDOW and event["threshold"] == THRESHOLD and event["apcer_target"] == 0.05
         assert (event["p_fake_raw"] >= THRESHOLD) == (event["decision"] == "attack")
-        calibrated = float(tflite_io.calibrate(event["p_fake_raw"], json.loads(model.with_suffix(".json").read_text())))
+        calibrated = float(inference.calibrate(event["p_fake_raw"], json.loads(model.with_suffix(".json").read_text())))
         assert abs(event["p_fake"] - calibrated) < 1e-9 and event["device"] == "door1" and event["frames"] == WINDOW
     records = subscriber.wait_for(lambda r: sum(x.get("topic") == "deepfake-iot/door1/status" and x["payload"] == "offline"
                                                for x in r) >= 1, "the status offline")  # fmt: skip

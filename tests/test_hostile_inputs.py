@@ -345,7 +345,7 @@ TFLITE_MUTATIONS = textwrap.dedent(
     import numpy as np
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
     import tensorflow as tf, tf_keras as keras
-    from deepfake_iot import tflite_io
+    from deepfake_iot import inference
     keras.utils.set_random_seed(0)
     inputs = keras.Input((16, 16, 3))
     x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
@@ -363,8 +363,8 @@ TFLITE_MUTATIONS = textwrap.dedent(
     counts = {"value_error": 0, "ran": 0}
     for data in cases:
         try:
-            interpreter, _ = tflite_io.load_interpreter(data, runtime="tensorflow")
-            tflite_io.predict(interpreter, np.zeros((1, 16, 16, 3), np.float32))
+            interpreter, _ = inference.load_model(data, runtime="tensorflow")
+            inference.predict(interpreter, np.zeros((1, 16, 16, 3), np.float32))
             counts["ran"] += 1
         except ValueError:
             counts["value_error"] += 1

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepfake_iot import facebench, gate, tflite_io
+from deepfake_iot import facebench, gate, inference
 from deepfake_iot.data import faces
 from deepfake_iot.presentation import PresentationGate, operating_point
 
@@ -34,7 +34,7 @@ def test_the_device_decides_on_the_presentations_the_evaluation_scores():
     assert decided[-1]["frames"] == 2 and decided[-1]["first_frame"] == 20  # the stream's end: what is left
     for d in decided:
         assert d["decision"] == ("attack" if d["p_fake_raw"] >= 0.6 else "bona_fide")
-        assert d["p_fake"] == pytest.approx(float(tflite_io.calibrate(d["p_fake_raw"], SIDECAR)))
+        assert d["p_fake"] == pytest.approx(float(inference.calibrate(d["p_fake_raw"], SIDECAR)))
 
 
 def test_a_face_that_leaves_ends_its_presentation_and_no_face_is_said_once():

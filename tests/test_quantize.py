@@ -12,7 +12,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 tf = pytest.importorskip("tensorflow")
 pytest.importorskip("tensorflow_model_optimization")
 
-from deepfake_iot import metrics, models, quantize, tflite_io  # noqa: E402
+from deepfake_iot import inference, metrics, models, quantize  # noqa: E402
 
 SIZE = 32
 
@@ -51,8 +51,8 @@ def test_every_variant_converts_loads_and_predicts(trained, converted):
     model, _, _, (images, labels) = trained
     float_scores = model.predict(images, verbose=0).reshape(-1)
     for variant, content in converted.items():
-        interpreter, _ = tflite_io.load_interpreter(content)
-        scores = tflite_io.predict(interpreter, images)
+        interpreter, _ = inference.load_model(content)
+        scores = inference.predict(interpreter, images)
         assert scores.shape == (len(images),), variant
         assert np.all((scores >= 0) & (scores <= 1)), variant
         measured = quantize.evaluate_tflite(content, images, labels, 0.5, float_scores=float_scores)
@@ -69,8 +69,8 @@ def test_int8_needs_a_representative_set_and_per_tensor_works(trained):
     with pytest.raises(ValueError, match="unknown variant"):
         quantize.convert(model, "int4")
     per_tensor = quantize.convert(model, "int8_ptq", representative, per_channel=False)
-    interpreter, _ = tflite_io.load_interpreter(per_tensor)
-    assert tflite_io.io_details(interpreter)["input_dtype"] == "int8"
+    interpreter, _ = inference.load_model(per_tensor)
+    assert inference.io_details(interpreter)["input_dtype"] == "int8"
 
 
 def test_write_variant_sidecar_holds_int8_parameters(trained, converted, tmp_path):
@@ -101,9 +101,9 @@ def test_qat_finetune_runs_and_converts(trained):
         model, train_ds, val_ds, epochs=1, learning_rate=1e-3, seed=0
     )
     content = quantize.convert(qat, "int8_qat", representative)
-    interpreter, _ = tflite_io.load_interpreter(content)
-    assert tflite_io.io_details(interpreter)["input_dtype"] == "int8"
-    scores = tflite_io.predict(interpreter, val_images[:4])
+    interpreter, _ = inference.load_model(content)
+    assert inference.io_details(interpreter)["input_dtype"] == "int8"
+    scores = inference.predict(interpreter, val_images[:4])
     assert np.all((scores >= 0) & (scores <= 1))
 
 
@@ -180,10 +180,10 @@ def test_batched_and_single_invokes_give_the_same_scores(trained, converted):
             batched = quantize.evaluate_tflite(content, images, labels, 0.5, batch_size=batch)
             for key in ("auc", "accuracy", "f1", "score_mean", "score_std"):
                 assert batched[key] == pytest.approx(single[key], abs=1e-6), (variant, batch, key)
-        interpreter, _ = tflite_io.load_interpreter(content)
-        one = tflite_io.predict(interpreter, images, batch_size=1)
-        assert np.allclose(tflite_io.predict(interpreter, images, batch_size=9), one, atol=1e-6)
-        assert np.allclose(tflite_io.predict(interpreter, images, batch_size=1), one, atol=1e-6)
+        interpreter, _ = inference.load_model(content)
+        one = inference.predict(interpreter, images, batch_size=1)
+        assert np.allclose(inference.predict(interpreter, images, batch_size=9), one, atol=1e-6)
+        assert np.allclose(inference.predict(interpreter, images, batch_size=1), one, atol=1e-6)
 
 
 class _FixedBatch:
@@ -203,10 +203,10 @@ class _FixedBatch:
 
 def test_a_model_that_cannot_be_batched_falls_back_on_single_invokes(trained, converted):
     _, _, (images, _), _ = trained
-    interpreter, _ = tflite_io.load_interpreter(converted["int8_ptq"])
-    single = tflite_io.predict(interpreter, images[:10])
+    interpreter, _ = inference.load_model(converted["int8_ptq"])
+    single = inference.predict(interpreter, images[:10])
     with pytest.warns(RuntimeWarning, match="one invoke per image"):
-        batched = tflite_io.predict(_FixedBatch(interpreter), images[:10], batch_size=4)
+        batched = inference.predict(_FixedBatch(interpreter), images[:10], batch_size=4)
     assert np.array_equal(batched, single)
 
 
@@ -218,7 +218,7 @@ def test_convert_variants_exports_once_and_matches_convert(trained, converted):
     assert list(together) == ["float32", "dynamic_range", "int8_ptq"]
     for variant, content in together.items():
         ours, theirs = (
-            tflite_io.predict(tflite_io.load_interpreter(c)[0], images[:16])
+            inference.predict(inference.load_model(c)[0], images[:16])
             for c in (content, converted[variant])
         )
         assert np.array_equal(ours, theirs), variant

@@ -332,7 +332,7 @@ CONVERT = textwrap.dedent(
 
 @pytest.mark.slow
 def test_conversion_killed_between_model_and_sidecar_then_redone(tmp_path):
-    from deepfake_iot import tflite_io
+    from deepfake_iot import inference
 
     whole, cut, marker = tmp_path / "whole", tmp_path / "cut", tmp_path / "marker"
     subprocess.run([sys.executable, "-c", CONVERT, str(whole)], env=ENV, cwd=ROOT, check=True,
@@ -342,7 +342,7 @@ def test_conversion_killed_between_model_and_sidecar_then_redone(tmp_path):
         [script, str(marker), "after_rename", "0", "float32.tflite", str(cut)], marker.exists
     )
     assert (cut / "float32.tflite").is_file() and not (cut / "float32.json").exists()
-    tflite_io.load_interpreter(cut / "float32.tflite")  # what is there is whole
+    inference.load_model(cut / "float32.tflite")  # what is there is whole
     subprocess.run([sys.executable, "-c", CONVERT, str(cut)], env=ENV, cwd=ROOT, check=True,
                    capture_output=True, timeout=300)  # fmt: skip
     for name in ("float32.tflite", "dynamic_range.tflite"):

@@ -1,10 +1,10 @@
 """Helper library of the deepfake IoT detection compendium.
 
-Two sides, one rule: the TensorFlow side (augment, pipeline, models, train, quantize, explain)
-may import TensorFlow; everything else (paths, params, data, plan, metrics, evaluate, analysis,
-plots, figures, report, bench, demo, score, progress, presentation, sources, events, the
-commands) never does, so the device notebook runs with only a TFLite runtime and importing a
-helper stays cheap.
+Two sides, one rule: the TensorFlow side (augment, pipeline, models, train, quantize,
+onnx_export, explain) may import TensorFlow; everything else (paths, params, data, plan, metrics,
+evaluate, analysis, plots, figures, report, inference, onnx_backend, bench, runtimes, demo, score,
+progress, presentation, sources, events, the commands) never does, so the device notebook runs
+with only a TFLite runtime (and ONNX Runtime where installed) and importing a helper stays cheap.
 
 Where things are, in data-flow order (and what a newcomer edits):
 
@@ -32,6 +32,8 @@ Where things are, in data-flow order (and what a newcomer edits):
 ``plan.py``                 notebook 03's trainings (models x seeds, the studies) and their table
 ``train.py``                training, resumable, with its cards; one planned run
 ``quantize.py``             TFLite conversion, QAT and the checks of every file
+``onnx_export.py``          each verified ``.tflite`` converted to ONNX (tf2onnx) and checked
+                            against it: ``models/onnx/``, the export table
 ``metrics.py``              formulas: AUC, EER, F1, thresholds, bootstrap over groups, paired
                             differences (add a metric here, then show it in
                             ``evaluate.test_report``)
@@ -48,12 +50,15 @@ Where things are, in data-flow order (and what a newcomer edits):
                             ``Run.save_figure`` in its notebook); ``explain.py`` computes Grad-CAM
 ``figures.py``              saving figures with provenance (nothing is drawn there)
 ``bench.py``, ``facebench.py``  the device benchmark and the frame path (notebook 06)
+``runtimes.py``             the runtimes side by side, each in a process of its own: LiteRT on
+                            ``.tflite``, ONNX Runtime on ``.onnx``, the provider named
 ``targets.py``              the performance and int8 targets, met or missed
 ``run.py``                  inside a notebook: its run, folders, hand-offs, tables, macros
 ``report.py``               tables and macros for the paper
 ``runner.py``,              outside the notebooks: run them all (papermill), then the facts of
 ``paperinfo.py``            the paper's build (commit, machine, which notebook drew a figure)
-``tflite_io.py``            loading and invoking ``.tflite`` files under any installed runtime
+``inference.py``            loading and invoking a model file: ``.tflite`` on a TFLite runtime,
+``onnx_backend.py``         ``.onnx`` on ONNX Runtime (execution providers TensorRT, CUDA, CPU)
 ``demo.py``, ``demo_model.py``  the camera demo and its committed model; ``browse.py`` a run's files
 ``demo_command.py``,        the installed commands (``[project.scripts]``): the demo, scoring
 ``score.py``,               one's own labelled data, the frame-path benchmark; ``cli.py`` their

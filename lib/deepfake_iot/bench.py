@@ -1,5 +1,6 @@
-"""On-device benchmark of ``.tflite`` files. Device side: no TensorFlow import, so it runs on a
-Raspberry Pi with only a TFLite runtime, numpy, OpenCV and psutil.
+"""On-device benchmark of ``.tflite`` and ``.onnx`` files. Device side: no TensorFlow import, so it
+runs on a Raspberry Pi with only a TFLite runtime (and ONNX Runtime where installed), numpy,
+OpenCV and psutil. The runtimes side by side are in ``runtimes``.
 
 Like TFLite's own ``benchmark_model`` it warms up, then times many invokes; unlike it, it reports
 percentiles (median, p90, p99) besides mean and spread, the process's peak memory, the model's
@@ -9,7 +10,6 @@ own footprint and CPU use, and the latency of the whole frame path.
 from __future__ import annotations
 
 import datetime as _dt
-import importlib.metadata
 import json
 import os
 import platform
@@ -21,14 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepfake_iot import tflite_io
+from deepfake_iot import inference
 from deepfake_iot.paths import atomic_path, atomic_write_json
-
-RUNTIME_PACKAGES = {
-    "tflite_runtime": "tflite-runtime",
-    "ai_edge_litert": "ai-edge-litert",
-    "tensorflow": "tensorflow",
-}
 
 
 def _read(path: str) -> str | None:
@@ -78,25 +72,42 @@ def device_info() -> dict:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "machine": platform.machine(),
+        **_gpu(),
     }
 
 
+def _gpu() -> dict:
+    """``{"gpu": name}`` of the first NVIDIA GPU ``nvidia-smi`` lists, or nothing (no GPU, or a
+    Jetson, whose board name already says it)."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("nvidia-smi"):
+        return {}
+    try:
+        done = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                              capture_output=True, text=True, timeout=20)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    lines = [line.strip() for line in done.stdout.splitlines() if line.strip()]
+    if done.returncode != 0 or not lines:
+        return {}
+    name, _, driver = lines[0].partition(",")
+    return {"gpu": name.strip(), "gpu_driver": driver.strip()}
+
+
 def device_slug(info: dict) -> str:
-    """A short folder-safe name of the board: ``raspberry-pi-4-model-b`` or ``host-x86_64``.
+    """A short folder-safe name of the board: ``raspberry-pi-4-model-b``, ``host-x86_64``, or
+    ``host-x86_64-nvidia-h100-80gb-hbm3`` on a machine with an NVIDIA GPU (``device_info``'s
+    ``gpu``), so that a GPU run is labelled with its GPU.
 
     The board revision (" Rev 1.4") is dropped, so that every run of one board model lands in
     one folder; runs keep the full board name in their metadata.
     """
     board = re.sub(r"\s+rev\s+[\w.]+$", "", str(info.get("board") or "device").strip(), flags=re.I)
+    board += f" {info['gpu']}" if info.get("gpu") else ""
     slug = re.sub(r"[^a-z0-9_]+", "-", board.lower()).strip("-_")
     return slug[:60] or "device"
-
-
-def _runtime_version(name: str) -> str:
-    try:
-        return importlib.metadata.version(RUNTIME_PACKAGES.get(name, name))
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def _rss_mb() -> float:
@@ -140,6 +151,7 @@ def benchmark_model(
     min_seconds: float = 0.0,
     runtime: str | None = None,
     seed: int = 0,
+    providers=None,
 ) -> dict:
     """Latency statistics of bare invokes of one file on one fixed random input.
 
@@ -147,14 +159,16 @@ def benchmark_model(
     least ``runs`` invokes and ``min_seconds`` seconds are done. Besides the latency statistics
     (ms) it reports the runtime and its version, the file size, the process's peak RSS, the
     model's footprint (RSS after loading minus before; 0 when the allocator reused memory) and
-    the CPU time used during the timed invokes, in % of one core (above 100 with threads).
-    Raises ``ValueError`` for a file the runtime cannot load.
+    the CPU time used during the timed invokes, in % of one core (above 100 with threads), the
+    file's ``format`` and, for ONNX Runtime, the execution ``provider`` it ran on (``providers``
+    asks for some, ``inference.load_model``). Raises ``ValueError`` for a file the runtime cannot
+    load, ``ImportError`` when no runtime for its kind is installed.
     """
     _check_counts(threads=(threads, 1), warmup=(warmup, 0), runs=(runs, 1))
     path = Path(path)
     rss_before = _rss_mb()
-    interpreter, runtime_name = tflite_io.load_interpreter(
-        path, num_threads=threads, runtime=runtime
+    interpreter, runtime_name = inference.load_model(
+        path, num_threads=threads, runtime=runtime, providers=providers
     )
     footprint = _rss_mb() - rss_before
     detail = interpreter.get_input_details()[0]
@@ -184,8 +198,10 @@ def benchmark_model(
         "warmup": warmup,
         "threads": threads,
         "runtime": runtime_name,
-        "runtime_version": _runtime_version(runtime_name),
+        "runtime_version": inference.runtime_version(runtime_name),
+        **_provider(interpreter),
         "file": path.name,
+        "format": inference.model_format(path),
         "size_bytes": path.stat().st_size,
         "input_shape": [int(v) for v in detail["shape"]],
         "input_dtype": np.dtype(detail["dtype"]).name,
@@ -193,6 +209,12 @@ def benchmark_model(
         "model_footprint_mb": max(footprint, 0.0),
         "cpu_percent": 100.0 * cpu_seconds / wall if wall > 0 else float("nan"),
     }
+
+
+def _provider(model) -> dict:
+    """``provider`` (short: ``CPU``, ``CUDA``, ``Tensorrt``) and ``providers`` (all, in order)."""
+    names = inference.providers_of(model)
+    return {"provider": names[0].replace("ExecutionProvider", ""), "providers": ", ".join(names)}
 
 
 E2E_STAGES = ("decode", "detect", "crop", "quantize", "invoke", "dequantize")
@@ -208,6 +230,7 @@ def end_to_end_benchmark(
     threads: int = 1,
     runs: int | None = None,
     runtime: str | None = None,
+    providers=None,
 ) -> dict:
     """Latency of the whole frame path, per frame, through the same functions as training
     extraction and the demo (``data.faces``): JPEG/PNG decode (for frames given as encoded
@@ -240,8 +263,8 @@ def end_to_end_benchmark(
         detector_name = detector
     else:
         face_detector, detector_name = detector, type(detector).__name__
-    interpreter, runtime_name = tflite_io.load_interpreter(
-        path, num_threads=threads, runtime=runtime
+    interpreter, runtime_name = inference.load_model(
+        path, num_threads=threads, runtime=runtime, providers=providers
     )
     detail = interpreter.get_input_details()[0]
     output = interpreter.get_output_details()[0]
@@ -261,11 +284,11 @@ def end_to_end_benchmark(
         box, is_face = faces.face_box(frame, boxes, fallback="center")
         rgb = faces.to_model_input(faces.square_crop(frame, box, enlarge=enlarge, size=size))
         t3 = time.perf_counter_ns()
-        interpreter.set_tensor(detail["index"], tflite_io.quantize_input(rgb, detail))
+        interpreter.set_tensor(detail["index"], inference.quantize_input(rgb, detail))
         t4 = time.perf_counter_ns()
         interpreter.invoke()
         t5 = time.perf_counter_ns()
-        tflite_io.dequantize_output(interpreter.get_tensor(output["index"]), output)
+        inference.dequantize_output(interpreter.get_tensor(output["index"]), output)
         t6 = time.perf_counter_ns()
         found += is_face
         marks = (t0, t1, t2, t3, t4, t5, t6)
@@ -284,7 +307,8 @@ def end_to_end_benchmark(
         **result,
         "threads": threads,
         "runtime": runtime_name,
-        "runtime_version": _runtime_version(runtime_name),
+        "runtime_version": inference.runtime_version(runtime_name),
+        **_provider(interpreter),
         "detector": detector_name,
         "faces_found": int(found),
         "frames": count,
@@ -342,12 +366,14 @@ def load_device_results(folder: Path | str) -> pd.DataFrame:
 
 
 def file_records(files, quantization_csv: Path | str | None = None) -> pd.DataFrame:
-    """One row per ``.tflite`` file: ``model`` (its folder), ``variant`` (its stem), ``group``
-    (``main`` or ``sweep``), ``val_auc`` and ``input_size``.
+    """One row per model file: ``model`` (its folder), ``variant`` (its stem), ``format``
+    (``tflite`` or ``onnx``), ``group`` (``main`` or ``sweep``), ``val_auc`` and ``input_size``.
 
-    The validation AUC and group come from the quantization table of notebook 04 when it is
-    given and exists, else from each file's sidecar (which travels with the file to a device);
-    a file without either gets group ``main`` and no AUC.
+    ``val_auc`` is the validation AUC of that very file: for a ``.tflite`` file from the
+    quantization table of notebook 04 when it is given and exists, else from its sidecar (which
+    travels with the file to a device); for an ``.onnx`` file from its own sidecar, where the
+    export wrote the AUC of the ONNX file's own scores. A file without either gets group
+    ``main`` and no AUC.
     """
     rows = []
     for path in map(Path, files):
@@ -356,27 +382,18 @@ def file_records(files, quantization_csv: Path | str | None = None) -> pd.DataFr
             sidecar = json.loads(sidecar_path.read_text()) if sidecar_path.is_file() else {}
         except (OSError, json.JSONDecodeError):
             sidecar = {}
-        rows.append(
-            {
-                "model": path.parent.name,
-                "variant": path.stem,
-                "group": sidecar.get("group", "main"),
-                "val_auc": sidecar.get("validation_auc", np.nan),
-                "input_size": sidecar.get("input_size", np.nan),
-            }
-        )
-    records = pd.DataFrame(rows, columns=["model", "variant", "group", "val_auc", "input_size"])
+        rows.append({"model": path.parent.name, "variant": path.stem, "format": inference.model_format(path),
+                     "group": sidecar.get("group", "main"), "val_auc": sidecar.get("validation_auc", np.nan),
+                     "input_size": sidecar.get("input_size", np.nan)})  # fmt: skip
+    records = pd.DataFrame(rows, columns=["model", "variant", "format", "group", "val_auc", "input_size"])
     if quantization_csv is not None and Path(quantization_csv).is_file():
         table = pd.read_csv(quantization_csv)
         keep = [c for c in ("model", "variant", "group", "val_auc") if c in table]
-        merged = records.merge(
-            table[keep], on=["model", "variant"], how="left", suffixes=("", "_q")
-        )
+        merged = records.merge(table[keep].assign(format="tflite"), on=["model", "variant", "format"],
+                               how="left", suffixes=("", "_q"))  # fmt: skip
         for column in ("group", "val_auc"):
             if f"{column}_q" in merged:
-                merged[column] = merged[f"{column}_q"].where(
-                    merged[f"{column}_q"].notna(), merged[column]
-                )
+                merged[column] = merged[f"{column}_q"].where(merged[f"{column}_q"].notna(), merged[column])
         records = merged[records.columns]
     return records
 
@@ -393,6 +410,8 @@ def tradeoff(
     AUC and size, sorted by int8 latency. ``latency`` holds ``benchmark_model`` rows with
     ``model`` and ``variant``; ``records`` is ``file_records``'s frame."""
     at = latency[latency["threads"] == threads]
+    if "format" in records and "format" in at and at["format"].notna().any():  # the AUC of the file timed
+        records = records[records["format"].isin(set(at["format"].dropna()))]
     int8 = at[at["variant"] == int8_variant].set_index("model")
     fp32 = at[at["variant"] == "float32"].set_index("model")["median_ms"]
     info = records[records["variant"] == int8_variant].set_index("model")
@@ -423,37 +442,6 @@ def thread_counts(requested, cores: int | None = None) -> tuple[list[int], list[
     if not counts or counts[0] < 1:
         raise ValueError(f"thread counts must be integers >= 1, got {list(requested)}")
     return [c for c in counts if c <= cores], [c for c in counts if c > cores]
-
-
-def installed_runtimes() -> list[str]:
-    """The TFLite runtimes installed here (found, not imported: TensorFlow stays out of this
-    process), in ``tflite_io.RUNTIMES`` order."""
-    import importlib.util
-
-    modules = {"ai_edge_litert": "ai_edge_litert", "tflite_runtime": "tflite_runtime",
-               "tensorflow": "tensorflow"}  # fmt: skip
-    return [name for name in tflite_io.RUNTIMES if importlib.util.find_spec(modules[name])]
-
-
-def run_in_process(python: str, files, *, runtime: str | None, threads: int = 1,
-                   warmup: int = 10, runs: int = 100, timeout: float = 900) -> list[dict]:  # fmt: skip
-    """``benchmark_model`` of each file in a fresh process of ``python`` (this interpreter, or
-    another environment's with the project installed), as a deployment runs: one runtime per
-    process. A file that runtime cannot load gives a row with ``error`` instead of timings."""
-    import subprocess
-    import sys
-
-    command = [python or sys.executable, "-m", "deepfake_iot.bench", "--threads", str(threads),
-               "--warmup", str(warmup), "--runs", str(runs), *map(str, files)]  # fmt: skip
-    if runtime:
-        command[3:3] = ["--runtime", runtime]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_USE_LEGACY_KERAS": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
-        reason = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
-        raise RuntimeError(f"{command[0]} -m deepfake_iot.bench failed: {reason}")
-    return [json.loads(line) for line in lines]
 
 
 def _high_water_mb(pid: int) -> float | None:
@@ -497,10 +485,10 @@ def peak_rss_of(command: list[str], timeout: float = 600, **popen) -> tuple[int,
         return process.returncode, peak if peak is not None else usage.ru_maxrss / 1024, out.read()
 
 
-def select_files(out: Path, tflite_dir: Path, names=()) -> list[Path]:
-    """The ``.tflite`` files to benchmark: ``names`` relative to the output root ``out``, or
-    every file under ``tflite_dir/<model>/`` (temporary dot files of a killed export left out).
-    ``FileNotFoundError`` names every missing file, or the empty folder."""
+def select_files(out: Path, model_dir: Path, names=(), suffix: str = ".tflite") -> list[Path]:
+    """The model files to benchmark: ``names`` relative to the output root ``out``, or every
+    ``*<suffix>`` file under ``model_dir/<model>/`` (temporary dot files of a killed export left
+    out). ``FileNotFoundError`` names every missing file, or the empty folder."""
     if names:
         files = [Path(out) / name for name in names]
         missing = [str(name) for name, path in zip(names, files, strict=True) if not path.is_file()]
@@ -510,16 +498,15 @@ def select_files(out: Path, tflite_dir: Path, names=()) -> list[Path]:
                 + ", ".join(missing)
             )
         return files
-    files = sorted(p for p in Path(tflite_dir).glob("*/*.tflite") if not p.name.startswith("."))
+    files = sorted(p for p in Path(model_dir).glob(f"*/*{suffix}") if not p.name.startswith("."))
     if not files:
-        raise FileNotFoundError(
-            f"no .tflite files under {tflite_dir}: run notebook 04 or set bench_files"
-        )
+        step = "notebook 04 (with onnx_export)" if suffix == ".onnx" else "notebook 04"
+        raise FileNotFoundError(f"no {suffix} files under {model_dir}: run {step} or set bench_files")
     return files
 
 
-LATENCY_COLUMNS = ("model", "variant", "group", "threads", "median_ms", "p90_ms", "p99_ms",
-                   "min_ms", "max_ms", "throughput_fps", "size_bytes", "peak_rss_mb", "runtime")  # fmt: skip
+LATENCY_COLUMNS = ("model", "variant", "group", "threads", "median_ms", "p90_ms", "p99_ms", "min_ms", "max_ms",
+                   "throughput_fps", "size_bytes", "peak_rss_mb", "runtime", "provider", "format")  # fmt: skip
 
 
 def latency_frame(rows: list[dict]) -> pd.DataFrame:
@@ -528,65 +515,9 @@ def latency_frame(rows: list[dict]) -> pd.DataFrame:
     for column in LATENCY_COLUMNS:
         if column not in frame:
             frame[column] = pd.Series(
-                dtype=object if column in ("model", "variant", "group", "runtime") else float
+                dtype=object if column in ("model", "variant", "group", "runtime", "provider", "format") else float
             )
     return frame
-
-
-def compare_runtimes(files, pythons=(), *, warmup: int = 10, runs: int = 100) -> pd.DataFrame:
-    """Every file at one thread under every installed runtime and in every other environment's
-    Python of ``pythons``, each runtime in a fresh process. One row per file and runtime
-    (``model``, ``variant``, ``runtime``, ``runtime_version``, ``median_ms`` ..., or ``error``
-    for a file that runtime cannot load)."""
-    import sys
-
-    jobs = [(sys.executable, name) for name in installed_runtimes()]
-    jobs += [(python, None) for python in pythons]
-    rows = []
-    for python, runtime in jobs:
-        for row in run_in_process(python, files, runtime=runtime, warmup=warmup, runs=runs):
-            path = Path(row.pop("path"))
-            rows.append({"model": path.parent.name, "variant": path.stem, "python": python, **row})
-    frame = pd.DataFrame(rows)
-    if "error" not in frame:
-        frame["error"] = np.nan
-    return frame
-
-
-def runtime_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Median ms per file (rows) and runtime with its version (columns); "fails" where the
-    runtime cannot load the file."""
-    if rows.empty:
-        return pd.DataFrame()
-    rows = rows.assign(
-        name=rows["runtime"].astype(str) + " " + rows["runtime_version"].fillna("").astype(str)
-    )
-    rows["cell"] = rows["median_ms"].map(lambda v: f"{v:.3g}" if pd.notna(v) else "fails")
-    table = rows.pivot_table(
-        index=["model", "variant"], columns="name", values="cell", aggfunc="first"
-    )
-    return table.reset_index().rename_axis(columns=None)
-
-
-def runtime_sentence(table: pd.DataFrame) -> str:
-    """Which runtime ran the light CNN's int8 file fastest, and by how much."""
-    if table.empty:
-        return "no runtime was timed"
-    row = table[(table["model"] == "light_cnn") & (table["variant"] == "int8_ptq")]
-    if row.empty:
-        return "the light CNN's int8 file was not among the timed files"
-    values = {
-        name: float(v) for name, v in row.iloc[0].drop(["model", "variant"]).items() if v != "fails"
-    }
-    best = min(values, key=values.get)
-    others = ", ".join(
-        f"{name} {ms:.3g} ms ({ms / values[best]:.1f}x)"
-        for name, ms in values.items()
-        if name != best
-    )
-    return f"light CNN int8, one thread: {best} {values[best]:.3g} ms" + (
-        f"; {others}" if others else ""
-    )
 
 
 def frame_path_summary(frame_path: pd.DataFrame) -> pd.DataFrame:
@@ -661,11 +592,12 @@ def frame_path_macros(frame_path: pd.DataFrame, detectors: pd.DataFrame, runtime
 
 
 def benchmark_files(files, groups: dict, threads, *, out_root: Path, warmup: int, runs: int,
-                    min_seconds: float = 0.0, runtime: str | None = None, progress: bool = True):
+                    min_seconds: float = 0.0, runtime: str | None = None, providers=None, progress: bool = True):
     """Bare-invoke timings of ``files``: a ``main`` file (``groups[(model, variant)]``) at each of
     ``threads``, a sweep file at one thread only (for the trade-off). Returns ``(rows,
     unsupported)``: one row per file and thread count, and the files this runtime cannot run
-    (an operator newer than the device's runtime, say) with the reason."""
+    (an operator newer than the device's runtime, say, or an ``.onnx`` file where onnxruntime is
+    not installed) with the reason."""
     from tqdm.auto import tqdm
 
     rows, unsupported = [], []
@@ -674,8 +606,8 @@ def benchmark_files(files, groups: dict, threads, *, out_root: Path, warmup: int
         for count in threads if kind == "main" else [1]:
             try:
                 result = benchmark_model(path, threads=count, warmup=warmup, runs=runs,
-                                         min_seconds=min_seconds, runtime=runtime)
-            except ValueError as error:
+                                         min_seconds=min_seconds, runtime=runtime, providers=providers)
+            except (ValueError, ImportError) as error:
                 unsupported.append({"file": str(Path(path).relative_to(out_root)), "reason": str(error).split(": ", 1)[-1]})
                 break
             rows.append({"model": path.parent.name, "variant": path.stem, "group": kind, **result})
@@ -715,34 +647,3 @@ def latency_macros(one_thread: pd.DataFrame, latency: pd.DataFrame, info: dict, 
 def _pixels(size_name: str) -> int:
     width, height = (int(v) for v in size_name.split("x"))
     return width * height
-
-
-def _main(argv=None) -> int:
-    """``python -m deepfake_iot.bench [--runtime R] [--threads N] FILE...``: one JSON line per
-    file (``benchmark_model``'s result, or ``error``), for ``run_in_process``."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description=_main.__doc__)
-    parser.add_argument("files", nargs="+")
-    parser.add_argument("--runtime", default=None)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--runs", type=int, default=100)
-    args = parser.parse_args(argv)
-    for path in args.files:
-        try:
-            row = benchmark_model(path, threads=args.threads, warmup=args.warmup,
-                                  runs=args.runs, runtime=args.runtime)  # fmt: skip
-        except (ValueError, ImportError) as error:
-            try:
-                name = args.runtime or tflite_io.available_runtime()[1]
-            except ImportError:
-                name = "none"
-            row = {"file": Path(path).name, "runtime": name, "runtime_version": _runtime_version(name),
-                   "error": str(error)[-300:]}  # fmt: skip
-        print(json.dumps({"path": str(path), **row}), flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_main())

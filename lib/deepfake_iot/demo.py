@@ -1,9 +1,11 @@
 """The offline demo on a device: find the largest face in each frame (``data.faces``, the crop
 training used), classify it with a ``.tflite`` file and its sidecar, draw the verdict and the
 timings, show the frames in a window or write them to a file, and log one CSV row per frame.
+The classifier is a ``.tflite`` file (LiteRT) or its ``.onnx`` twin (ONNX Runtime), loaded
+through ``inference``.
 
-Device side and small in memory: numpy, OpenCV and a TFLite runtime only; no TensorFlow, no
-pandas, not the benchmark module.
+Device side and small in memory: numpy, OpenCV and a TFLite runtime (or ONNX Runtime) only; no
+TensorFlow, no pandas, not the benchmark module.
 
 Files are never left half-written: the CSV log goes through ``paths.atomic_path``, and an
 annotated video is written under a temporary name and renamed when it is closed, also when a
@@ -26,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deepfake_iot import tflite_io
+from deepfake_iot import inference
 from deepfake_iot.data import faces
 from deepfake_iot.paths import atomic_path, give_umask_mode
 
@@ -60,13 +62,15 @@ class _TimedDetector:
 
 @dataclass
 class DeepfakeClassifier:
-    """A ``.tflite`` deepfake classifier with what its sidecar says (input size, threshold, class
+    """A ``.tflite`` or ``.onnx`` deepfake classifier with what its sidecar says (input size, threshold, class
     order), and the face detector whose crop it reads.
 
     ``detector`` is one of ``faces.DETECTOR_NAMES`` and ``enlarge`` the face box enlargement;
     left as None, both come from the sidecar's ``face_detector`` / ``face_enlarge`` (what the
     training crops used) when it has them, else ``"blazeface_short"`` and 1.3.
-    ``detector_model`` names the detector's model file where it needs or may take one.
+    ``detector_model`` names the detector's model file where it needs or may take one;
+    ``providers`` ONNX Runtime's execution providers for an ``.onnx`` classifier (default:
+    TensorRT, CUDA, then CPU among those installed).
     """
 
     model_path: Path
@@ -77,6 +81,7 @@ class DeepfakeClassifier:
     enlarge: float | None = None
     track: bool = False  # follow the face (faces.FaceTracker) instead of searching every frame
     presentations: object = None  # a presentation.PresentationGate: decisions on the overlay
+    providers: object = None  # ONNX Runtime execution providers, in order (an .onnx model)
     interpreter: object = field(init=False, repr=False)
     sidecar: dict = field(init=False)
     recent: list = field(init=False, default_factory=list)
@@ -85,9 +90,11 @@ class DeepfakeClassifier:
         self.model_path = Path(self.model_path)
         self.sidecar = read_sidecar(self.model_path)
         sidecar_path = self.model_path.with_suffix(".json")
-        self.interpreter, self.runtime = tflite_io.load_interpreter(
-            self.model_path, num_threads=self.threads
+        self.interpreter, self.runtime = inference.load_model(
+            self.model_path, num_threads=self.threads, providers=self.providers
         )
+        if self.runtime == inference.ONNX_RUNTIME:  # name the provider it really runs on
+            self.runtime += f" on {inference.providers_of(self.interpreter)[0]}"
         detail = self.interpreter.get_input_details()[0]
         self.size = int(detail["shape"][1])
         expected = self.sidecar.get("input_size")
@@ -185,13 +192,13 @@ class DeepfakeClassifier:
         result = {"face": found.crop is not None, "p_fake": None, "p_fake_smoothed": None}
         result["label"] = "no face"
         if found.crop is not None:
-            p_fake = float(tflite_io.predict(self.interpreter, faces.to_model_input(found.crop))[0])
+            p_fake = float(inference.predict(self.interpreter, faces.to_model_input(found.crop))[0])
             self.recent = (self.recent + [p_fake])[-max(1, self.smooth) :]
             smoothed = float(np.mean(self.recent))
             fake = smoothed >= self.threshold
             result.update(p_fake=p_fake, p_fake_smoothed=smoothed, fake=fake)
             # shown: P(fake) calibrated as the sidecar says (notebook 05); decided: the raw score
-            result["p_fake_calibrated"] = float(tflite_io.calibrate(smoothed, self.sidecar))
+            result["p_fake_calibrated"] = float(inference.calibrate(smoothed, self.sidecar))
             result["label"] = "fake" if fake else "real"
         ms = (time.perf_counter() - started) * 1000
         elapsed = self._stamps[-1] - self._stamps[0]

@@ -1,4 +1,4 @@
-"""Classify faces in an image, a video or a camera stream with a .tflite file (no TensorFlow).
+"""Classify faces in an image, a video or a camera stream with a .tflite or .onnx file (no TensorFlow).
 
 The command ``deepfake-iot-demo`` (also ``python -m deepfake_iot.demo`` and ``scripts/demo.py``):
 
@@ -71,7 +71,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--model",
         type=existing_file,
         default=demo_model_path(),
-        help=".tflite file with its sidecar .json beside it (default: the committed demo model, "
+        help=".tflite or .onnx file with its sidecar .json beside it (default: the committed demo model, "
         "trained on synthetic faces only)",
     )
     source = parser.add_mutually_exclusive_group(required=True)
@@ -90,8 +90,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="the face detector's model file, where it takes one",
     )
     parser.add_argument(
-        "--threads", type=int_at_least(1), default=1, help="TFLite threads (default: 1)"
+        "--threads", type=int_at_least(1), default=1, help="runtime threads (default: 1)"
     )
+    parser.add_argument("--providers", help="ONNX Runtime execution providers for an .onnx model, in order, comma-separated: tensorrt, cuda, cpu (default: TensorRT, CUDA, then CPU, those installed)")
     parser.add_argument(
         "--out", type=Path, help="annotated .png (image), .mp4 (video, camera) or folder (images)"
     )
@@ -154,6 +155,7 @@ def main(argv=None) -> int:
                 threads=args.threads,
                 smooth=args.smooth,
                 track=args.track,
+                providers=args.providers,
             )
         point = operating_point(classifier.sidecar, args.apcer)
         classifier.presentations = PresentationGate(classifier.sidecar, point)

@@ -1,5 +1,6 @@
 """Scores and test metrics for notebook 05, without TensorFlow: crops are read with OpenCV and
-``.tflite`` files run through whichever TFLite runtime imports (``tflite_io``)."""
+``.tflite`` files run through whichever TFLite runtime imports, ``.onnx`` files through ONNX
+Runtime (``inference``)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepfake_iot import metrics, tflite_io
+from deepfake_iot import inference, metrics
 
 
 def tflite_scores(
-    path: Path | bytes, images: np.ndarray, threads: int = 1, batch_size: int = tflite_io.EVAL_BATCH_SIZE
+    path: Path | bytes, images: np.ndarray, threads: int = 1, batch_size: int = inference.EVAL_BATCH_SIZE
 ) -> np.ndarray:
     """P(fake) of every image from a ``.tflite`` file (or its bytes), ``batch_size`` images per
-    invoke (``tflite_io.predict``: the scores do not depend on it). The one scoring path of every
+    invoke (``inference.predict``: the scores do not depend on it). The one scoring path of every
     TFLite file: notebook 04's checks, notebook 05's tables."""
-    interpreter, _ = tflite_io.load_interpreter(path, num_threads=threads)
-    return tflite_io.predict(interpreter, images, batch_size=batch_size)
+    interpreter, _ = inference.load_model(path, num_threads=threads)
+    return inference.predict(interpreter, images, batch_size=batch_size)
 
 
 def test_report(
@@ -216,9 +217,11 @@ def deployment_record(val: pd.DataFrame, test: pd.DataFrame, val_scores, test_sc
 
 def update_sidecar(model_path: Path | str, **entries) -> dict:
     """Add ``entries`` (e.g. ``calibration``, ``gate``) to the JSON sidecar beside a ``.tflite``
-    file, atomically; the keys notebook 04 wrote are kept. Returns the new sidecar."""
+    file, atomically; the keys notebook 04 wrote are kept. The file's ONNX twin (``models/onnx``,
+    verified to score as the ``.tflite`` does) gets the same entries. Returns the new sidecar."""
     import json
 
+    from deepfake_iot.onnx_export import sync_sidecar
     from deepfake_iot.paths import atomic_write_json
 
     path = Path(model_path).with_suffix(".json")
@@ -226,6 +229,7 @@ def update_sidecar(model_path: Path | str, **entries) -> dict:
         raise ValueError(f"sidecar {path} not found: notebook 04 writes one beside each .tflite")
     record = {**json.loads(path.read_text()), **entries}
     atomic_write_json(path, record)
+    sync_sidecar(model_path, entries)
     return record
 
 

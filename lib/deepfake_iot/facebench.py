@@ -270,12 +270,12 @@ def camera_jpegs(frames: list, quality: int = 90) -> list[bytes]:
 
 def frame_path_table(model_path, detectors, sizes=("640x480", "1280x720"), threads=(1,),
                      frames: int = 20, enlarge: float = 1.3, runtime: str | None = None,
-                     detector_model=None, seed: int = 0) -> pd.DataFrame:  # fmt: skip
+                     detector_model=None, seed: int = 0, providers=None) -> pd.DataFrame:  # fmt: skip
     """The whole frame path on camera-sized JPEG frames of the real portrait, per frame size,
     detector and thread count: ``bench.end_to_end_benchmark``'s stage medians (decode, detect,
     crop, classify, invoke), the path without decoding and its frames per second, and the faces
     found. ``detector_model`` is passed to a detector of the same kind only (a BlazeFace file
-    for BlazeFace, a cascade for Haar)."""
+    for BlazeFace, a cascade for Haar); ``providers``: ONNX Runtime's, for an ``.onnx`` model."""
     from deepfake_iot import bench
 
     rows = []
@@ -291,7 +291,7 @@ def frame_path_table(model_path, detectors, sizes=("640x480", "1280x720"), threa
             for count in threads:
                 result = bench.end_to_end_benchmark(model_path, jpegs, detector=name, threads=count,
                                                     enlarge=enlarge, runtime=runtime,
-                                                    detector_model=detector_model)  # fmt: skip
+                                                    detector_model=detector_model, providers=providers)  # fmt: skip
                 rows.append({"frame": size_name, **result})
     return pd.DataFrame(rows)
 
@@ -319,7 +319,7 @@ def write_portrait_clip(path: Path | str, size: tuple[int, int] = (640, 480), fr
 
 
 def demo_process_memory(model_path, detector: str, clip: Path | str, python: str | None = None,
-                        frames: int = 60) -> dict:  # fmt: skip
+                        frames: int = 60, providers=None) -> dict:  # fmt: skip
     """Run the demo (``scripts/demo.py``) on ``clip`` as a process of its own, the way a device
     deploys it (detector and classifier loaded, frames flowing, no window), and report its peak
     resident memory (MB), exit code and summary line."""
@@ -332,6 +332,8 @@ def demo_process_memory(model_path, detector: str, clip: Path | str, python: str
     command = [python or sys.executable, str(script), "--model", str(model_path), "--video",
                str(clip), "--detector", detector, "--no-window", "--max-frames", str(frames),
                "--out", str(Path(clip).with_name("demo_annotated.mp4"))]  # fmt: skip
+    if providers:
+        command += ["--providers", ",".join(providers)]
     code, peak_mb, stdout = bench.peak_rss_of(command)
     lines = [line for line in stdout.splitlines() if line.strip()]
     return {"detector": detector, "exit_code": code, "peak_rss_mb": peak_mb,

@@ -4,7 +4,8 @@ The command ``deepfake-iot-benchmark-frame-path`` (also ``python -m deepfake_iot
 and ``scripts/benchmark_frame_path.py``).
 
 Prints four tables and the targets (the same library calls as notebook 06, no TensorFlow needed):
-the light CNN's files under every installed TFLite runtime (each in a process of its own, plus
+the light CNN's files under every installed runtime (LiteRT on the .tflite files, ONNX Runtime on
+their .onnx twins where notebook 04 wrote them; each in a process of its own, plus
 any other environment's Python given with --python), the face detectors on 640x480 frames of a
 real portrait under the IoT degradations, the frame path per detector and frame size at one
 thread and at all cores, and the demo's own process memory.
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from deepfake_iot import bench, facebench
+from deepfake_iot import bench, facebench, runtimes
 from deepfake_iot.cli import existing_dir, existing_file, int_at_least, silence_opencv
 from deepfake_iot.data import faces
 from deepfake_iot.demo_model import demo_model_path
@@ -66,11 +67,12 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     int8 = next((f for f in files if "int8" in f.stem or f == demo_model_path()), files[-1])
+    files = runtimes.twins(files)  # and their ONNX files (notebook 04), timed under ONNX Runtime
     print(f"files: {', '.join(str(f) for f in files)}; {os.cpu_count()} cores\n")
 
-    runtimes = bench.compare_runtimes(files, pythons=[str(p) for p in args.python], runs=args.runs)
+    timed = runtimes.compare_runtimes(files, pythons=[str(p) for p in args.python], runs=args.runs)
     print("light CNN, one thread, median ms per invoke (each runtime in its own process):")
-    print(bench.runtime_table(runtimes).to_string(index=False), "\n")
+    print(runtimes.runtime_table(timed).to_string(index=False), "\n")
 
     detectors = {name: faces.make_detector(name) for name in ("blazeface_short", "blazeface_full", "haar")}
     clean = facebench.portrait_frames((640, 480))
@@ -93,7 +95,7 @@ def main(argv=None) -> int:
     print(f"the demo as a process of its own ({args.detector} + {int8.name}): peak {memory['peak_rss_mb']:.0f} MB, "
           f"exit code {memory['exit_code']}\n")
 
-    pinned = runtimes[runtimes["runtime"] == bench.installed_runtimes()[0]]
+    pinned = timed[timed["runtime"] == runtimes.installed_runtimes()[0]]
     targets = frame_path_targets(frame_path, rates, quality, pinned, memory["peak_rss_mb"], args.detector)
     print("targets:")
     print(targets.round(3).to_string(index=False))

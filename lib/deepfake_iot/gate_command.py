@@ -8,7 +8,7 @@ deepfake-iot-gate --picamera --device door1 --events door1.jsonl --apcer 0.01
 deepfake-iot-gate --video clip.mp4 --realtime --events events.jsonl
 
 It follows the face from frame to frame (detect-then-track, ``data.faces.FaceTracker``),
-scores it with a .tflite file and decides per presentation of at most N frames (the face
+scores it with a .tflite (or .onnx) file and decides per presentation of at most N frames (the face
 leaving ends one early): ``bona_fide``, ``attack`` or ``no_face`` (N frames without a face,
 once), with the window, the aggregation (the mean raw P(fake)) and the threshold for the
 target APCER that the model's sidecar carries (notebook 05 chose them on validation;
@@ -77,7 +77,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="deepfake-iot-gate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--model", type=existing_file, default=demo_model_path(),
-                        help=".tflite file with its sidecar .json (default: the committed demo model, "
+                        help=".tflite or .onnx file with its sidecar .json (default: the committed demo model, "
                         "trained on synthetic faces only)")  # fmt: skip
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--camera", type=int_at_least(0), help="OpenCV camera index, e.g. 0")
@@ -98,7 +98,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--detector", choices=DETECTORS, help="face detector (default: the sidecar's, else blazeface_short)")
     parser.add_argument("--detector-model", type=existing_file, help="the face detector's model file, where it takes one")
     parser.add_argument("--no-track", action="store_true", help="search every whole frame instead of following the face")
-    parser.add_argument("--threads", type=int_at_least(1), default=1, help="TFLite threads (default: 1)")
+    parser.add_argument("--threads", type=int_at_least(1), default=1, help="runtime threads (default: 1)")
+    parser.add_argument("--providers", help="ONNX Runtime execution providers for an .onnx model, in order, comma-separated: tensorrt, cuda, cpu (default: TensorRT, CUDA, then CPU, those installed)")
     mqtt = parser.add_argument_group("MQTT (needs requirements-device-mqtt.txt)")
     mqtt.add_argument("--mqtt", type=broker_address, metavar="HOST:PORT", help="publish decisions to this broker")
     mqtt.add_argument("--mqtt-credentials", type=existing_file, metavar="FILE",
@@ -155,7 +156,8 @@ def main(argv=None) -> int:
     try:
         with quiet_native_stderr(verbose):
             classifier = DeepfakeClassifier(args.model, detector=args.detector, detector_model=args.detector_model,
-                                            threads=args.threads, track=not args.no_track)  # fmt: skip
+                                            threads=args.threads, track=not args.no_track,
+                                            providers=args.providers)  # fmt: skip
         point = operating_point(classifier.sidecar, args.apcer, args.window)
         gate = PresentationGate(classifier.sidecar, point)
         source = sources.open_source(camera=args.camera, picamera=args.picamera, url=args.url, video=args.video,

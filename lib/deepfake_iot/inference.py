@@ -1,17 +1,25 @@
-"""Running a ``.tflite`` model with whichever TFLite runtime is installed (device side).
+"""Loading and running a model file on the device: ``.tflite`` under a TFLite runtime (LiteRT),
+``.onnx`` under ONNX Runtime, chosen by the file's suffix, behind one small interface.
 
 This module never imports TensorFlow unless asked to fall back on it: on a Raspberry Pi only
 ``ai-edge-litert`` (the maintained LiteRT runtime, pinned in ``requirements-device.txt``) or its
 predecessor ``tflite-runtime`` (last release 2.14, ``numpy<2``, the documented fallback) is
-installed. ``load_interpreter`` picks the first of
+installed, and ``onnxruntime`` where ``requirements-device-onnx.txt`` adds it.
+
+``load_model`` returns an object with a TFLite interpreter's surface (``get_input_details``,
+``set_tensor``, ``invoke``, ``get_tensor``, ...) and the runtime's name. A ``.tflite`` file runs on
+the named TFLite runtime or the first of
 
 1. ``ai_edge_litert.interpreter`` (measured fastest: the int8 light CNN runs about 9x faster
    than under tflite-runtime 2.14, and it loads every file the 2.21 converter writes),
 2. ``tflite_runtime.interpreter``,
 3. ``tensorflow.lite`` (deprecated there, kept as the analysis machine's last resort)
 
-that imports, or the one named. A file that is not a TFLite flatbuffer is refused with a
-``ValueError`` before the interpreter sees it, since the native loader may abort the process.
+that imports. An ``.onnx`` file runs on ``onnxruntime`` (``onnx_backend``: execution providers
+TensorRT, then CUDA, then CPU, among those installed, or as named). A ``runtime`` argument names
+the runtime for files of its own kind and is ignored for the other kind, so one setting serves a
+list holding both. A file that is not a TFLite flatbuffer is refused with a ``ValueError``
+before the interpreter sees it, since the native loader may abort the process.
 
 The one place that knows about int8/uint8 input and output is the pair ``quantize_input`` /
 ``dequantize_output``: ``real = scale * (q - zero_point)``. Float models pass through both.
@@ -26,7 +34,12 @@ from pathlib import Path
 
 import numpy as np
 
-RUNTIMES = ("ai_edge_litert", "tflite_runtime", "tensorflow")
+RUNTIMES = ("ai_edge_litert", "tflite_runtime", "tensorflow")  # TFLite runtimes, in preference order
+ONNX_RUNTIME = "onnxruntime"
+MODEL_SUFFIXES = (".tflite", ".onnx")
+# runtime -> the distributions that may provide it (onnxruntime-gpu provides onnxruntime too)
+RUNTIME_PACKAGES = {"ai_edge_litert": ("ai-edge-litert",), "tflite_runtime": ("tflite-runtime",),
+                    "tensorflow": ("tensorflow",), ONNX_RUNTIME: ("onnxruntime", "onnxruntime-gpu")}  # fmt: skip
 TFLITE_IDENTIFIER = b"TFL3"  # flatbuffer file identifier, bytes 4..8 of every .tflite file
 # Images per invoke when a whole split is scored. Measured with TensorFlow's interpreter (XNNPACK,
 # 1 thread, 480 crops of 96 px): batches of 64 or 256 were no faster than single invokes, for the
@@ -75,7 +88,7 @@ def check_tflite_bytes(content: bytes, name: str = "model") -> None:
 
     Checks the ``TFL3`` identifier at bytes 4..8 and that the root table offset (bytes 0..4,
     little-endian) points inside the content. It does not verify the whole flatbuffer; the
-    interpreter's own errors are turned into ``ValueError`` by ``load_interpreter``.
+    interpreter's own errors are turned into ``ValueError`` by ``load_model``.
     """
     if len(content) < 16:
         raise ValueError(
@@ -93,20 +106,7 @@ def check_tflite_bytes(content: bytes, name: str = "model") -> None:
         )
 
 
-def load_interpreter(
-    model_path: str | Path | bytes, num_threads: int = 1, runtime: str | None = None
-):
-    """``(interpreter, runtime name)`` with tensors allocated, for a ``.tflite`` path or bytes.
-
-    Raises ``ValueError`` naming the path for a missing, empty, truncated or foreign file.
-    """
-    if isinstance(model_path, bytes | bytearray):
-        content, name = bytes(model_path), "the model bytes"
-    else:
-        name = str(model_path)
-        if not os.path.isfile(name):
-            raise ValueError(f"TFLite model {name} does not exist (run the quantization step)")
-        content = Path(name).read_bytes()
+def _load_tflite(content: bytes, name: str, num_threads: int, runtime: str | None):
     check_tflite_bytes(content, name)
     interpreter_class, runtime_name = available_runtime(runtime)
     try:
@@ -118,6 +118,64 @@ def load_interpreter(
     except (ValueError, RuntimeError) as error:
         raise ValueError(f"{name} could not be loaded as a TFLite model: {error}") from error
     return interpreter, runtime_name
+
+
+def model_format(source: str | Path | bytes) -> str:
+    """``"onnx"`` for a path ending in ``.onnx``, else ``"tflite"`` (model bytes are TFLite)."""
+    if isinstance(source, bytes | bytearray):
+        return "tflite"
+    return "onnx" if Path(source).suffix.lower() == ".onnx" else "tflite"
+
+
+def load_model(
+    source: str | Path | bytes,
+    num_threads: int = 1,
+    runtime: str | None = None,
+    providers=None,
+):
+    """``(model, runtime name)`` ready to invoke, for a ``.tflite`` or ``.onnx`` path or TFLite
+    bytes; the model has a TFLite interpreter's surface whichever runtime runs it.
+
+    ``runtime`` names a TFLite runtime (for ``.tflite`` files) or ``onnxruntime`` (for ``.onnx``
+    files) and is ignored for files of the other kind; ``providers`` lists ONNX Runtime's
+    execution providers in order (default: TensorRT, CUDA, CPU among the available ones). Raises
+    ``ValueError`` naming the path for a missing, empty, truncated or foreign file, and
+    ``ImportError`` when no runtime for the file's kind is installed.
+    """
+    kind = model_format(source)
+    if isinstance(source, bytes | bytearray):
+        content, name = bytes(source), "the model bytes"
+    else:
+        name = str(source)
+        if not os.path.isfile(name):
+            raise ValueError(f"model file {name} does not exist (run the quantization step)")
+        content = Path(name).read_bytes()
+    if kind == "tflite":
+        return _load_tflite(content, name, num_threads, None if runtime == ONNX_RUNTIME else runtime)
+    if not content:
+        raise ValueError(f"{name} is not an ONNX model: the file is empty")
+    from deepfake_iot import onnx_backend
+
+    sidecar = Path(name).with_suffix(".json")
+    return onnx_backend.load(content, name, num_threads, providers, sidecar), ONNX_RUNTIME
+
+
+def providers_of(model) -> list[str]:
+    """The execution providers an ONNX model runs on; ``["CPU"]`` for a TFLite interpreter (no
+    delegate other than its CPU kernels is used here)."""
+    return list(getattr(model, "providers", None) or ["CPU"])
+
+
+def runtime_version(name: str) -> str:
+    """The installed version of runtime ``name`` (its distribution's), or ``"unknown"``."""
+    import importlib.metadata
+
+    for distribution in RUNTIME_PACKAGES.get(name, (name,)):
+        try:
+            return importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "unknown"
 
 
 def _single(details) -> dict:

@@ -416,6 +416,27 @@ def latency_figure(latency: pd.DataFrame, threads: int = 1):
     return fig
 
 
+def runtime_figure(table: pd.DataFrame):
+    """Median invoke latency (log) of the same models under each runtime: a group of bars per
+    model and variant, a bar per runtime (``runtimes.runtime_table``'s frame; "fails": no bar)."""
+    _require(table, ("model", "variant"), "runtime_figure")
+    columns = [column for column in table.columns if column not in ("model", "variant")]
+    values = table[columns].apply(pd.to_numeric, errors="coerce")
+    height = 0.8 / max(1, len(columns))
+    positions = np.arange(len(table))
+    fig, ax = plt.subplots(figsize=(7.0, 0.25 * len(table) * max(2, len(columns)) + 1.2))
+    for index, column in enumerate(columns):
+        ax.barh(positions + index * height, values[column], height=height, label=column, color=f"C{index}")
+    ax.set_yticks(positions + height * (len(columns) - 1) / 2,
+                  table["model"].map(pretty) + " " + table["variant"].map(pretty))  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel("median invoke latency, ms, one thread (each runtime in a process of its own)")
+    ax.invert_yaxis()
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
 def thread_scaling_figure(latency: pd.DataFrame, figsize=(4.5, 3.0)):
     """Median latency (log) against interpreter threads, one line per model and variant."""
     _require(latency, ("model", "variant", "threads", "median_ms"), "thread_scaling_figure")

@@ -14,7 +14,7 @@ window}``); this module applies it to a stream of frames:
 - ``no_face`` is decided once when ``window`` consecutive frames have shown no face, and not
   again until a face has been seen.
 - The decision's ``p_fake`` is the presentation score calibrated as the sidecar says
-  (``tflite_io.calibrate``: Platt scaling at the deployment prior, monotone, so it orders
+  (``inference.calibrate``: Platt scaling at the deployment prior, monotone, so it orders
   presentations as the raw score does); ``p_fake_raw`` is the score the threshold applies to.
 
 Where the sidecar carries no operating point for the target (validation could not support it,
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from deepfake_iot import tflite_io
+from deepfake_iot import inference
 
 APCER_TARGETS = (0.01, 0.05, 0.10)  # the targets notebook 05 chooses thresholds for
 AGGREGATION = "mean of the window's frame scores"
@@ -105,7 +105,7 @@ class PresentationGate:
     last: dict | None = None  # the latest decision, for an overlay
 
     def _decision(self, kind: str, frames: int, last_frame: int, raw: float | None) -> dict:
-        calibrated = None if raw is None else float(tflite_io.calibrate(raw, self.sidecar))
+        calibrated = None if raw is None else float(inference.calibrate(raw, self.sidecar))
         detector_ms = float(np.mean([t[0] for t in self.timings])) if self.timings else 0.0
         ms = float(np.mean([t[1] for t in self.timings])) if self.timings else 0.0
         self.last = {"decision": kind, "p_fake": calibrated, "p_fake_raw": raw, "frames": frames,

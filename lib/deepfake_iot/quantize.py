@@ -30,7 +30,7 @@ import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
-from deepfake_iot import metrics, tflite_io  # noqa: E402
+from deepfake_iot import inference, metrics  # noqa: E402
 from deepfake_iot.evaluate import tflite_scores  # noqa: E402
 from deepfake_iot.paths import atomic_write_bytes, atomic_write_json
 from deepfake_iot.provenance import package_versions  # noqa: E402
@@ -274,7 +274,7 @@ def evaluate_tflite(
     threshold: float,
     float_scores=None,
     num_threads: int = 1,
-    batch_size: int = tflite_io.EVAL_BATCH_SIZE,
+    batch_size: int = inference.EVAL_BATCH_SIZE,
 ) -> dict:
     """Metrics of a ``.tflite`` file run through the TFLite interpreter, ``batch_size`` images
     per invoke (``evaluate.tflite_scores``; the scores do not depend on it).
@@ -296,7 +296,7 @@ def evaluate_tflite(
         "score_mean": float(np.mean(scores)),
         "score_std": float(np.std(scores)),
         "threshold": float(threshold),
-        "runtime": tflite_io.available_runtime()[1],
+        "runtime": inference.available_runtime()[1],
     }
     if float_scores is not None:
         float_scores = np.asarray(float_scores, dtype=np.float32).reshape(-1)
@@ -415,9 +415,9 @@ def write_variant(tflite_bytes: bytes, out_path: Path | str, sidecar: dict) -> d
     if missing:
         raise ValueError(f"the sidecar needs the key(s) {', '.join(missing)}")
     out_path = Path(out_path)
-    interpreter, _ = tflite_io.load_interpreter(tflite_bytes)
+    interpreter, _ = inference.load_model(tflite_bytes)
     record = dict(sidecar)
-    record.update(tflite_io.io_details(interpreter))
+    record.update(inference.io_details(interpreter))
     record.update(
         {
             "class_order": list(CLASS_ORDER),

@@ -1,4 +1,4 @@
-"""Score a trained ``.tflite`` on one's own labelled images or videos, without retraining.
+"""Score a trained ``.tflite`` (or its ``.onnx`` twin) on one's own labelled images or videos, without retraining.
 
 The command ``deepfake-iot-score`` (also ``python -m deepfake_iot.score`` and
 ``scripts/score.py``):
@@ -176,7 +176,7 @@ def score_files(classifier, items, frames: int, progress=None):
     """``(file rows, frame rows, skipped rows)``: P(fake) of every face found (the crop of
     training), a file's score the mean over its faces. A file without a readable frame or
     without any face is skipped with its reason. ``classifier`` is a ``demo.DeepfakeClassifier``."""
-    from deepfake_iot import tflite_io
+    from deepfake_iot import inference
     from deepfake_iot.data import faces
     from deepfake_iot.data.intake import BadMediaError
 
@@ -196,7 +196,7 @@ def score_files(classifier, items, frames: int, progress=None):
                                     enlarge=classifier.enlarge, fallback="skip")  # fmt: skip
             if found.crop is None:
                 continue
-            score = float(tflite_io.predict(classifier.interpreter, faces.to_model_input(found.crop))[0])
+            score = float(inference.predict(classifier.interpreter, faces.to_model_input(found.crop))[0])
             scores.append(score)
             frame_rows.append({"path": str(path), "label": label, "frame": index, "p_fake": score})
         if not scores:
@@ -263,7 +263,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="deepfake-iot-score", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--model", type=existing_file, required=True,
-                        help=".tflite file, its sidecar .json beside it")  # fmt: skip
+                        help=".tflite or .onnx file, its sidecar .json beside it")  # fmt: skip
     parser.add_argument("--real", type=existing_dir, help="folder of real images/videos (with --fake)")
     parser.add_argument("--fake", type=existing_dir, help="folder of fake images/videos (with --real)")
     parser.add_argument("--csv", type=existing_file, help="CSV with the columns path and label")
@@ -274,7 +274,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--detector", choices=DETECTOR_NAMES,
                         help="face detector (default: the sidecar's face_detector, else blazeface_short)")  # fmt: skip
     parser.add_argument("--detector-model", type=existing_file, help="the face detector's model file")
-    parser.add_argument("--threads", type=int_at_least(1), default=1, help="TFLite threads (default: 1)")
+    parser.add_argument("--threads", type=int_at_least(1), default=1, help="runtime threads (default: 1)")
+    parser.add_argument("--providers", help="ONNX Runtime execution providers for an .onnx model, in order, comma-separated: tensorrt, cuda, cpu (default: TensorRT, CUDA, then CPU, those installed)")
     parser.add_argument("--bootstrap", type=int_at_least(0), default=1000,
                         help="bootstrap resamples for the AUC interval (default 1000; 0: none)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
@@ -370,7 +371,8 @@ def main(argv=None) -> int:
         check_output(out, "folder")
         with quiet_native_stderr(verbose):
             classifier = DeepfakeClassifier(args.model, detector=args.detector,
-                                            detector_model=args.detector_model, threads=args.threads)  # fmt: skip
+                                            detector_model=args.detector_model, threads=args.threads,
+                                            providers=args.providers)  # fmt: skip
     except expected as error:
         print(f"error: {one_line(error, expected)}", file=sys.stderr)
         return 2

@@ -1,7 +1,7 @@
 """Face detection and the square face crop: the one path that training extraction, the device
 benchmark and the demo all use, so a device crops exactly what training cropped.
 
-Device side: numpy and OpenCV only (BlazeFace runs on whichever TFLite runtime ``tflite_io``
+Device side: numpy and OpenCV only (BlazeFace runs on whichever TFLite runtime ``inference``
 picks), never TensorFlow.
 
 Detectors (all with ``detect(image_bgr) -> list[(x, y, w, h)]``), built by ``make_detector``:
@@ -170,7 +170,7 @@ class BlazeFaceDetector:
         threads: int = 1,
         runtime: str | None = None,
     ):
-        from deepfake_iot import tflite_io
+        from deepfake_iot import inference
 
         if variant not in BLAZEFACE:
             raise ValueError(f"unknown BlazeFace variant {variant!r}; expected 'short' or 'full'")
@@ -179,7 +179,7 @@ class BlazeFaceDetector:
         if not self.model_path.is_file():
             raise FileNotFoundError(f"BlazeFace model {self.model_path} not found")
         try:
-            self.interpreter, self.runtime = tflite_io.load_interpreter(
+            self.interpreter, self.runtime = inference.load_model(
                 self.model_path, num_threads=threads, runtime=runtime
             )
         except ValueError as error:
