@@ -148,6 +148,7 @@ SWEEP_MODELS = "sweep_models.json"
 SELECTED_MODELS = "selected_models.json"
 HISTORY = "history.csv"
 QUANTIZATION = "quantization.csv"
+ONNX_EXPORT = "onnx_export.csv"
 TEST_METRICS = "test_metrics.csv"
 SEEDS = "seeds.csv"
 AUC_DIFFERENCES = "auc_differences.csv"
@@ -174,6 +175,7 @@ HANDOFFS: dict[str, tuple[str, str, str]] = {
     SWEEP_MODELS: ("results", "03", "04 (the light CNN sweep)"),
     SELECTED_MODELS: ("results", "03", "04, 05 (each model's best seed on validation)"),
     QUANTIZATION: ("results", "04", "05, 06, scripts/benchmark.py"),
+    ONNX_EXPORT: ("results", "04", "the paper build (whether ONNX files were exported); people: each file's agreement"),
     TEST_METRICS: ("results", "05", "06, scripts/benchmark.py"),
     SEEDS: ("results", "05", "people: test metrics per seed"),
     AUC_DIFFERENCES: ("results", "05", "06 (targets)"),
