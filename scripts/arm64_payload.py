@@ -6,6 +6,9 @@ JSON line per file (with the "CPU part" the process saw in /proc/cpuinfo), print
 kills the process (a segfault or an illegal instruction, which no ``try`` can catch) the caller
 knows which file was last reached.
 
+``invoke-onnx FILE...``: the same for ``.onnx`` files with onnxruntime's CPU provider (the
+runtime of ``requirements-device-onnx.txt``).
+
 ``clip OUT.mp4 [FRAMES]``: a short video of a real portrait (the photograph matplotlib ships) on a
 grey 640x480 background, for the demo.
 
@@ -72,6 +75,39 @@ def invoke(paths: list[str]) -> int:
     return 1 if failures else 0
 
 
+ONNX_TYPES = {"tensor(float)": np.float32, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8}
+
+
+def invoke_onnx(paths: list[str]) -> int:
+    import onnxruntime
+
+    failures = 0
+    rng = np.random.default_rng(0)
+    part = cpu_part()
+    for path in paths:
+        row = {"file": Path(path).name, "runtime": f"onnxruntime {onnxruntime.__version__}", "cpu_part": part}
+        print(json.dumps({**row, "stage": "start"}), flush=True)
+        started = time.perf_counter()
+        try:
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = 1
+            session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+            feed = {}
+            for arg in session.get_inputs():
+                shape = [dim if isinstance(dim, int) else 1 for dim in arg.shape]
+                feed[arg.name] = fill({"shape": shape, "dtype": ONNX_TYPES[arg.type]}, rng)
+            outputs = session.run(None, feed)
+            if not outputs or not all(np.all(np.isfinite(o.astype(np.float64))) for o in outputs):
+                raise ValueError("an output is missing or not finite")
+            row.update(ok=True, outputs=[list(o.shape) for o in outputs])
+        except Exception as error:  # noqa: BLE001 - every failure is reported, then the next file
+            row.update(ok=False, error=f"{type(error).__name__}: {error}")
+            failures += 1
+        row["seconds"] = round(time.perf_counter() - started, 2)
+        print(json.dumps({**row, "stage": "done"}), flush=True)
+    return 1 if failures else 0
+
+
 def clip(out: str, frames: int = 6) -> int:
     import cv2
     import matplotlib
@@ -98,9 +134,11 @@ def clip(out: str, frames: int = 6) -> int:
 def main(argv: list[str]) -> int:
     if len(argv) >= 2 and argv[0] == "invoke":
         return invoke(argv[1:])
+    if len(argv) >= 2 and argv[0] == "invoke-onnx":
+        return invoke_onnx(argv[1:])
     if len(argv) in (2, 3) and argv[0] == "clip":
         return clip(argv[1], *(int(n) for n in argv[2:]))
-    raise SystemExit("usage: arm64_payload.py invoke FILE.tflite... | clip OUT.mp4 [FRAMES]")
+    raise SystemExit("usage: arm64_payload.py invoke FILE.tflite... | invoke-onnx FILE.onnx... | clip OUT.mp4 [FRAMES]")
 
 
 if __name__ == "__main__":

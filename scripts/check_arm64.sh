@@ -5,7 +5,9 @@
 # and then of a Pi 5 (cortex-a76), each with that board's /proc/cpuinfo (see cpuinfo_for below).
 # In it the README's Raspberry Pi steps are followed as written, every kind of .tflite file
 # notebook 04 writes and both BlazeFace models are loaded and invoked, and the demo runs on a few
-# frames of a real portrait. A table of pass/fail per step ends the run. Where arm64 programs are
+# frames of a real portrait; then ONNX Runtime is added (requirements-device-onnx.txt), the .onnx
+# files are loaded and invoked, and the demo runs on the demo model's ONNX twin, which must find
+# the same faces and take the same decisions. A table of pass/fail per step ends the run. Where arm64 programs are
 # not yet registered with binfmt_misc, it registers them as Debian's qemu-user-static does (the
 # registration stays, as after installing that package on a machine that runs systemd).
 #
@@ -15,8 +17,8 @@
 # Usage: scripts/check_arm64.sh [options]
 #   --cpus "cortex-a72 cortex-a76"  QEMU CPU models to run under (default: both; cortex-a53, the
 #                                   Pi 3 and Zero 2 W, is the third known one)
-#   --models PATH                   more .tflite files, or a folder of them (repeatable); the
-#                                   committed demo/*.tflite always run
+#   --models PATH                   more .tflite or .onnx files, or a folder of them (repeatable);
+#                                   the committed demo/*.tflite and demo/onnx/*.onnx always run
 #   --litert-versions "V1 V2"|all   also try these ai-edge-litert releases, each in a bare
 #                                   environment (the release and numpy), on the same files: the
 #                                   table that chooses the device pin; "all" asks pip for the list
@@ -249,13 +251,13 @@ else
 fi
 MODELS_IN="$PROJECT/arm64-models"
 mkdir -p "$MODELS_IN"
-cp "$ROOT"/demo/*.tflite "$MODELS_IN/"
+cp "$ROOT"/demo/*.tflite "$ROOT"/demo/onnx/*.onnx "$MODELS_IN/"
 for item in "${MODEL_ARGS[@]+"${MODEL_ARGS[@]}"}"; do
     if [[ -d "$item" ]]; then
         while IFS= read -r -d '' file; do
             # models/tflite/<model>/<variant>.tflite: keep the model's name in the copy's name
             cp "$file" "$MODELS_IN/$(basename "$(dirname "$file")")_$(basename "$file")"
-        done < <(find "$item" -name '*.tflite' -print0)
+        done < <(find "$item" \( -name '*.tflite' -o -name '*.onnx' \) -print0)
     else
         cp "$item" "$MODELS_IN/"
     fi
@@ -294,6 +296,31 @@ else
     fi
 fi
 
+# ---------------------------------------------------------------- ONNX Runtime, as the README adds it
+# (the same environment plus onnxruntime; redone when requirements-device-onnx.txt changes)
+onnx_wanted="$(grep -v '^#' "$ROOT/requirements-device-onnx.txt" | sha256sum | cut -d' ' -f1)"
+ONNX_STAMP="$PROJECT/.venv-device/.dfiot-onnx"
+onnx_ready=""
+if [[ -f "$VENV_STAMP" && "$(cat "$VENV_STAMP")" == "$wanted" ]]; then
+    if [[ -f "$ONNX_STAMP" && "$(cat "$ONNX_STAMP")" == "$onnx_wanted" ]]; then
+        onnx_ready=1
+        record "ONNX Runtime (pip install -r requirements-device-onnx.txt)" cortex-a72 pass 0 "cached environment"
+    else
+        started=$(date +%s)
+        if in_arm64 cortex-a72 ". .venv-device/bin/activate && pip install -r requirements-device-onnx.txt" \
+                > "$WORK/onnx.log" 2>&1; then
+            echo "$onnx_wanted" > "$ONNX_STAMP"
+            onnx_ready=1
+            version="$(in_arm64 cortex-a72 '.venv-device/bin/pip list --format=freeze 2>/dev/null' | grep -i '^onnxruntime==' || true)"
+            record "ONNX Runtime (pip install -r requirements-device-onnx.txt)" cortex-a72 pass "$(( $(date +%s) - started ))" "$version"
+        else
+            tail -5 "$WORK/onnx.log"
+            record "ONNX Runtime (pip install -r requirements-device-onnx.txt)" cortex-a72 FAIL \
+                "$(( $(date +%s) - started ))" "$(grep -iE 'error' "$WORK/onnx.log" | tail -1)"
+        fi
+    fi
+fi
+
 # ---------------------------------------------------------------- loading and invoking
 describe_status() {  # a process's exit status, in words
     case "$1" in
@@ -309,11 +336,11 @@ describe_status() {  # a process's exit status, in words
 # (segfault, illegal instruction) marks the file it was on, and the rest as not reached.
 invoke_files() {  # label prefix, cpu, python, files...
     local label="$1" cpu="$2" python="$3"; shift 3
-    local names=("$@") started status line file
+    local names=("$@") started status line file command="${INVOKE_COMMAND:-invoke}"
     started=$(date +%s)
     set +e
     # (in a subshell: bash's own "Segmentation fault" line goes to the log, not the terminal)
-    (in_arm64 "$cpu" "$python scripts/arm64_payload.py invoke ${names[*]}") > "$WORK/invoke.jsonl" 2> "$WORK/invoke.err"
+    (in_arm64 "$cpu" "$python scripts/arm64_payload.py $command ${names[*]}") > "$WORK/invoke.jsonl" 2> "$WORK/invoke.err"
     status=$?
     set -e
     local seconds=$(( $(date +%s) - started )) reached=""
@@ -342,9 +369,41 @@ invoke_files() {  # label prefix, cpu, python, files...
     echo "$label on $cpu: ${#names[@]} files, exit status $status, $seconds s"
 }
 
+# ONNX Runtime on one CPU model: every .onnx file loads and invokes, and the demo on the demo
+# model's ONNX twin finds the same faces and takes the same decisions as on the .tflite file
+# (the log of the run just before, /tmp/frames.csv: columns face and label).
+check_onnx() {  # cpu
+    local cpu="$1" started status seconds same detail
+    INVOKE_COMMAND=invoke-onnx invoke_files "invoke" "$cpu" ".venv-device/bin/python" "${onnx_files[@]}"
+    started=$(date +%s)
+    rm -f "$ROOTFS/tmp/frames_onnx.csv"
+    set +e
+    (in_arm64 "$cpu" ".venv-device/bin/python scripts/demo.py --model demo/onnx/light_cnn_int8_synthetic.onnx --video /tmp/portrait.mp4 --out /tmp/portrait_onnx.mp4 --log /tmp/frames_onnx.csv") \
+        > "$WORK/demo_onnx.log" 2>&1
+    status=$?
+    set -e
+    seconds=$(( $(date +%s) - started ))
+    same=""
+    if [[ -s "$ROOTFS/tmp/frames.csv" && -s "$ROOTFS/tmp/frames_onnx.csv" ]] \
+        && cmp -s <(cut -d, -f2,5 "$ROOTFS/tmp/frames.csv") <(cut -d, -f2,5 "$ROOTFS/tmp/frames_onnx.csv"); then
+        same=1
+    fi
+    if [[ $status -eq 0 && -n "$same" ]]; then
+        record "demo on the .onnx twin (ONNX Runtime)" "$cpu" pass "$seconds" "the same faces and decisions as the .tflite file"
+    else
+        tail -3 "$WORK/demo_onnx.log"
+        detail="$(describe_status "$status"), the same faces and decisions"
+        [[ -n "$same" ]] || detail="$(describe_status "$status"), other faces or decisions than on the .tflite file"
+        record "demo on the .onnx twin (ONNX Runtime)" "$cpu" FAIL "$seconds" "$detail"
+    fi
+}
+
 model_files=()
 while IFS= read -r -d '' file; do model_files+=("arm64-models/$(basename "$file")"); done \
     < <(find "$MODELS_IN" -maxdepth 1 -name '*.tflite' -print0 | sort -z)
+onnx_files=()
+while IFS= read -r -d '' file; do onnx_files+=("arm64-models/$(basename "$file")"); done \
+    < <(find "$MODELS_IN" -maxdepth 1 -name '*.onnx' -print0 | sort -z)
 device_ready=""
 [[ -f "$VENV_STAMP" && "$(cat "$VENV_STAMP")" == "$wanted" ]] && device_ready=1
 if [[ -n "$device_ready" ]]; then
@@ -378,6 +437,7 @@ if [[ -n "$device_ready" ]]; then
             (( status > 128 )) || why="$why: $(tail -1 "$WORK/demo.log")"
             record "demo (scripts/demo.py, portrait clip)" "$cpu" FAIL "$seconds" "$frames frames, a face in $faces, $why"
         fi
+        if [[ -n "$onnx_ready" ]]; then check_onnx "$cpu"; fi
     done
     if in_arm64 cortex-a72 ".venv-device/bin/python -c 'import tensorflow'" >/dev/null 2>&1; then
         record "no TensorFlow in the device environment" "-" FAIL "" "tensorflow imports"

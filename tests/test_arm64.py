@@ -4,7 +4,9 @@ bookworm userland under QEMU user emulation, as a Pi 4 (cortex-a72) and a Pi 5 (
 The slow test builds one tiny classifier in every format notebook 04 writes (float32, float16,
 dynamic range, full int8), hands them to the check with the committed demo model, and expects
 every file and both BlazeFace models to load and invoke under both CPU models, and the demo to
-find the portrait's face. It skips, printing why, where the check cannot run (not root, no
+find the portrait's face; then, with ONNX Runtime added (``requirements-device-onnx.txt``), the
+demo model's ONNX twin to load and invoke and the demo on it to find the same faces and take the
+same decisions. It skips, printing why, where the check cannot run (not root, no
 debootstrap or qemu-user-static, no binfmt_misc, no package download). The userland and its
 environment are cached in ``~/.cache/deepfake-iot/arm64``.
 """
@@ -122,7 +124,11 @@ def test_device_side_runs_on_pi_cpus(every_format, tmp_path):
         for name in files:
             assert (f"invoke {name}", cpu) in passed, f"{name} was not invoked under {cpu}"
         assert ("demo (scripts/demo.py, portrait clip)", cpu) in passed
+        for path in sorted((ROOT / "demo" / "onnx").glob("*.onnx")):
+            assert (f"invoke {path.name}", cpu) in passed, f"{path.name} was not invoked under {cpu}"
+        assert ("demo on the .onnx twin (ONNX Runtime)", cpu) in passed
     assert ("no TensorFlow in the device environment", "-") in passed
+    assert ("ONNX Runtime (pip install -r requirements-device-onnx.txt)", "cortex-a72") in passed
 
 
 def board_cpuinfo(cpu: str) -> str:

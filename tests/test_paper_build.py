@@ -139,3 +139,26 @@ def test_study_switches_follow_the_result_files(tmp_path):
     (run / "results" / "sweep_models.json").write_text('[{"model": "light_cnn_w0.5"}]')
     assert "\\StudySweeptrue" in study_switches(run)
     assert "\\ifStudyLofo" in (ROOT / "paper" / "main.tex").read_text()
+
+
+def test_the_onnx_and_gpu_switches_follow_the_export_and_the_committed_runs(tmp_path):
+    """``\\ifStudyOnnx``: notebook 04 exported ONNX files; ``\\ifGpuMeasured``: a committed device
+    run timed a file on TensorRT or CUDA (else the paper says that no Jetson or GPU was measured)."""
+    import json
+
+    from deepfake_iot.paperinfo import gpu_measured, study_switches
+
+    run = fake_run(tmp_path)
+    (run / "results" / "onnx_export.csv").write_text("model,variant,status\n")
+    assert "\\StudyOnnxfalse" in study_switches(run)
+    (run / "results" / "onnx_export.csv").write_text("model,variant,status\nlight_cnn,int8_ptq,ok\n")
+    assert "\\StudyOnnxtrue" in study_switches(run)
+    device = tmp_path / "checkout" / "results" / "device" / "raspberry-pi-4-model-b"
+    device.mkdir(parents=True)
+    (device / "run.json").write_text(json.dumps({"rows": [{"runtime": "onnxruntime", "provider": "CPU"}]}))
+    assert not gpu_measured(tmp_path / "checkout") and not gpu_measured(tmp_path / "nowhere")
+    (device.parent / "jetson").mkdir()
+    (device.parent / "jetson" / "run.json").write_text(json.dumps({"rows": [{"runtime": "tensorrt 8.2.1 (int8)"}]}))
+    assert gpu_measured(tmp_path / "checkout")
+    text = (ROOT / "paper" / "main.tex").read_text()
+    assert "\\ifGpuMeasured" in text and "No Jetson and no GPU was measured" in text

@@ -253,56 +253,57 @@ def test_data_setup_on_a_generic_folder_with_junk(tmp_path):
 
 
 def device_venv(tmp_path_factory):
-    """The device environment (requirements-device.txt, BlazeFace's files, no TensorFlow)."""
+    """The device environment with ONNX Runtime (requirements-device-onnx.txt: LiteRT, ONNX
+    Runtime's CPU build, BlazeFace's files, no TensorFlow)."""
     from .device_envs import build_venv
 
-    python, _ = build_venv("device", tmp_path_factory.mktemp("device-venv"))
+    python, _ = build_venv("onnx", tmp_path_factory.mktemp("device-venv"))
     return python.parent.parent
+
+
+def run_device_notebook(venv, out, profile) -> list[dict]:
+    """Notebook 06 alone on the run under ``out`` in the device environment ``venv``; the rows
+    of the benchmark run it saved."""
+    import os
+    import shutil
+
+    shutil.rmtree(out / "results" / "bench", ignore_errors=True)
+    env = {**os.environ, "DFIOT_USE_CURRENT_ENV": "1", "PATH": f"{venv / 'bin'}:{os.environ['PATH']}",
+           "PYTHONPATH": str(ROOT / "lib")}  # fmt: skip
+    result = subprocess.run([str(ROOT / "run_all.sh"), "--profile", str(profile), "--out", str(out), "--only", "06",
+                             "--skip-paper"], capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    runs = list((out / "results" / "bench").glob("*/*.json"))
+    assert len(runs) == 1, runs
+    return json.loads(runs[0].read_text())["rows"]
 
 
 @pytest.mark.slow
 def test_device_notebook_runs_without_tensorflow(smoke_run, tmp_path_factory):
-    """Notebook 06 in an environment holding only the device runtime (LiteRT, numpy 2)."""
-    import os
+    """Notebook 06 in an environment holding only the device runtimes (LiteRT and ONNX Runtime,
+    numpy 2): on the .tflite files with ONNX Runtime timed beside LiteRT on their .onnx twins, then
+    (a copy of the run, ``bench_format: onnx``) on the .onnx files throughout."""
+    import shutil
 
     out, _ = smoke_run
     venv = device_venv(tmp_path_factory)
-    probe = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", "import tensorflow"], capture_output=True
-    )
+    probe = subprocess.run([str(venv / "bin" / "python"), "-c", "import tensorflow"], capture_output=True)
     assert probe.returncode != 0, "the device environment must not hold TensorFlow"
-    import shutil
-
-    shutil.rmtree(out / "results" / "bench", ignore_errors=True)
-    env = {
-        **os.environ,
-        "DFIOT_USE_CURRENT_ENV": "1",
-        "PATH": f"{venv / 'bin'}:{os.environ['PATH']}",
-        "PYTHONPATH": str(ROOT / "lib"),
-    }
-    result = subprocess.run(
-        [
-            str(ROOT / "run_all.sh"),
-            "--profile",
-            "smoke",
-            "--out",
-            str(out),
-            "--only",
-            "06",
-            "--skip-paper",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-        env=env,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    runs = list((out / "results" / "bench").glob("*/*.json"))
-    assert len(runs) == 1, runs
-    rows = json.loads(runs[0].read_text())["rows"]
+    rows = run_device_notebook(venv, out, "smoke")
     runtimes = {row.get("runtime") for row in rows if row.get("runtime")}
-    assert runtimes == {"ai_edge_litert"}, runtimes
+    assert runtimes == {"ai_edge_litert", "onnxruntime"}, runtimes
+    compared = [row for row in rows if row.get("kind") == "runtime" and row["runtime"] == "onnxruntime"]
+    assert compared and {row["format"] for row in compared} == {"onnx"} and {row["provider"] for row in compared} == {"CPU"}
+    onnx_out = tmp_path_factory.mktemp("onnx-run")
+    shutil.copytree(out, onnx_out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.lock"))
+    profile = onnx_out / "smoke_onnx.yaml"
+    profile.write_text((ROOT / "params" / "smoke.yaml").read_text() + "bench_format: onnx  # the .onnx files throughout\n")
+    rows = run_device_notebook(venv, onnx_out, profile)
+    timed = [row for row in rows if not row.get("kind")]
+    assert timed and {row["runtime"] for row in timed} == {"onnxruntime"} and {row["format"] for row in timed} == {"onnx"}
+    frame_path = [row for row in rows if row.get("kind") == "end_to_end"]
+    assert frame_path and {row["runtime"] for row in frame_path} == {"onnxruntime"}
+    assert [row["exit_code"] for row in rows if row.get("kind") == "demo_process"] == [0]
 
 
 def test_notebook_06_names_missing_bench_files_in_one_line(tmp_path):

@@ -25,6 +25,7 @@ from deepfake_iot.paths import (
     CROSS_DATASET,
     CROSS_MANIPULATION,
     DATA_SETUP,
+    ONNX_EXPORT,
     SBI_STUDY,
     SWEEP_MODELS,
     atomic_write_text,
@@ -111,6 +112,7 @@ STUDIES = {
     "StudyLofo": CROSS_MANIPULATION,
     "StudyCrossDataset": CROSS_DATASET,
     "StudySweep": SWEEP_MODELS,
+    "StudyOnnx": ONNX_EXPORT,  # notebook 04 exported ONNX files (export_onnx, tf2onnx installed)
 }
 
 
@@ -124,6 +126,24 @@ def study_ran(out: Path, name: str) -> bool:
         return bool(read_json(path, default=[]))
     lines = [line for line in path.read_text().splitlines() if line.strip()]
     return len(lines) > 1
+
+
+GPU_RUNTIMES = ("tensorrt", "cuda")  # a committed device row that ran on one of these used a GPU
+
+
+def gpu_measured(root: Path) -> bool:
+    """Whether a committed device run (``results/device/<device>/*.json`` of the checkout
+    ``root``) holds a row timed on a GPU: a TensorRT or CUDA provider, or a trtexec run."""
+    for path in sorted((Path(root) / "results" / "device").glob("*/*.json")):
+        try:
+            rows = json.loads(path.read_text()).get("rows") or []
+        except (OSError, ValueError, AttributeError):
+            continue
+        for row in (row for row in rows if isinstance(row, dict)):
+            names = f"{row.get('runtime', '')} {row.get('provider', '')}".lower()
+            if any(name in names for name in GPU_RUNTIMES):
+                return True
+    return False
 
 
 def study_switches(out: Path) -> str:
@@ -188,6 +208,8 @@ def build_macros(out: Path, root: Path, run_status: dict | None = None) -> str:
         "\\newif\\ifScratchRun\n",
         f"\\ScratchRun{'true' if note else 'false'}\n",
         study_switches(out),
+        "\\newif\\ifGpuMeasured\n",
+        f"\\GpuMeasured{'true' if gpu_measured(root) else 'false'}\n",
     ]
     for name, value in values.items():
         text = format_number(value, 1) if not isinstance(value, str) else latex_escape(value)
