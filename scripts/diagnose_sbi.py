@@ -49,8 +49,14 @@ def light_entries(params: dict, manifest, seeds: list[int]) -> list[dict]:
 def run_arms(out: Path, params: dict, seeds: list[int], sbi_prob: float, jpeg: tuple[int, int]) -> pd.DataFrame:
     from deepfake_iot.augment import augment_config
     from deepfake_iot.data.manifest import load_crops, load_manifest
-    from deepfake_iot.train import (Recipe, class_weights, global_batch_size, load_trained, make_strategy,
-                                    train_planned)
+    from deepfake_iot.train import (
+        Recipe,
+        class_weights,
+        global_batch_size,
+        load_trained,
+        make_strategy,
+        train_planned,
+    )
 
     manifest_path = paths.handoff(out, paths.MANIFEST)
     manifest = load_manifest(manifest_path)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepfake_iot.data import manifest as mf
+from deepfake_iot.data import splits
 from deepfake_iot.data.layouts import ITEM_COLUMNS, index_dataset
 from deepfake_iot.data.schema import MANIFEST_COLUMNS
 
@@ -250,7 +250,7 @@ def test_celebdf_identities_name_target_and_donor(tmp_path):
 def test_celebdf_official_test_list_is_the_test_set_and_no_test_identity_trains(tmp_path):
     listed = make_celebdf_donor_leak(tmp_path)
     crops = crops_of(index_dataset("celebdf_v2", tmp_path))
-    out, info = mf.split_by_identity(crops, [0.7, 0.15, 0.15], seed=0)
+    out, info = splits.split_by_identity(crops, [0.7, 0.15, 0.15], seed=0)
     assert set(out.loc[out["split"] == "test", "video_id"]) == listed
     assert info["test_rule"] == "official" and info["test_videos"] == 3
     # id0's other real video, id16's two and the fake id16_id3 share id0 or id16 with the list
@@ -265,17 +265,17 @@ def test_celebdf_official_test_list_is_the_test_set_and_no_test_identity_trains(
     others = {i for cell in out.loc[out["split"] != "test", "identities"] for i in cell.split(";")}
     assert test_people == {"celebdf_id0", "celebdf_id16", "celebdf_yt_00003"}
     assert not test_people & others and set(out["split"]) <= {"train", "val", "test"}
-    assert mf.leakage_report(out).empty
+    assert splits.leakage_report(out).empty
     assert info["dropped_videos"] + out["video_id"].nunique() == crops["video_id"].nunique()
 
 
 def test_celebdf_target_only_groups_leak_the_donor_and_the_report_says_so(tmp_path):
     listed = make_celebdf_donor_leak(tmp_path)
     crops = crops_of(index_dataset("celebdf_v2", tmp_path))
-    old = mf.assign_splits(crops, [1.0, 0.0, 0.0], seed=0)  # every unlisted group to train
+    old = splits.assign_splits(crops, [1.0, 0.0, 0.0], seed=0)  # every unlisted group to train
     assert set(old.loc[old["split"] == "test", "video_id"]) > listed  # id0_0001 pulled into test
     assert set(old.loc[old["group"] == "celebdf_id16", "split"]) == {"train"}
-    report = mf.leakage_report(old)
+    report = splits.leakage_report(old)
     assert {"kind": "identity", "name": "celebdf_id16", "splits": "test,train"} in report.to_dict(
         "records"
     )
@@ -289,7 +289,7 @@ def test_ffpp_identities_are_source_videos_and_components_are_the_pairs(tmp_path
     assert rows.loc["ffpp_c23_real_000", "identities"] == "ffpp_000"
     assert rows.loc["ffpp_c23_Deepfakes_000_003", "identities"] == "ffpp_000;ffpp_003"
     assert rows.loc["ffpp_c23_FaceSwap_003_000", "identities"] == "ffpp_000;ffpp_003"
-    groups = by_id(mf.identity_groups(items))["group"]
+    groups = by_id(splits.identity_groups(items))["group"]
     assert groups.groupby(groups).size().to_dict() == {"ffpp_000_003": 6, "ffpp_001_002": 6,
                                                        "ffpp_004": 1}  # fmt: skip
 
@@ -301,11 +301,11 @@ def test_ffpp_official_test_pair_is_exactly_the_test_set(tmp_path):
     write_video(tmp_path / "original_sequences/youtube/c23/videos/005.mp4")
     write_video(tmp_path / "manipulated_sequences/Deepfakes/c23/videos/004_005.mp4")
     crops = crops_of(index_dataset("ffpp", tmp_path))
-    out, info = mf.split_by_identity(crops, [0.7, 0.15, 0.15], seed=0)
+    out, info = splits.split_by_identity(crops, [0.7, 0.15, 0.15], seed=0)
     assert set(out.loc[out["split"] == "test", "video_id"]) == {
         "ffpp_c23_real_004", "ffpp_c23_real_005", "ffpp_c23_Deepfakes_004_005",
     }  # fmt: skip
-    assert info["dropped_videos"] == 0 and mf.leakage_report(out).empty
+    assert info["dropped_videos"] == 0 and splits.leakage_report(out).empty
     assert set(out.loc[out["group"] == "ffpp_000_003", "split"]) == {"train"}
 
 
@@ -323,10 +323,10 @@ def test_deeperforensics_fakes_show_the_actor_and_the_ffpp_target(tmp_path):
         "dfo_M101;ffpp_000"
     )
     assert set(items.loc[items["label"] == 0, "identities"]) == {"dfo_M101", "dfo_W112"}
-    out, info = mf.split_by_identity(crops_of(items), [0.7, 0.15, 0.15], seed=0)
+    out, info = splits.split_by_identity(crops_of(items), [0.7, 0.15, 0.15], seed=0)
     test = out[out["split"] == "test"]
     assert set(test["identities"]) == {"dfo_W112;ffpp_001", "dfo_W112"}  # the list has no reals
-    assert info["added_test_videos"] == 1 and mf.leakage_report(out).empty
+    assert info["added_test_videos"] == 1 and splits.leakage_report(out).empty
 
 
 def test_image_sets_make_every_image_its_own_identity(tmp_path):

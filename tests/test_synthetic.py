@@ -188,14 +188,14 @@ def test_face_swap_uses_partner_face():
 
 
 def test_identities_name_the_donor_of_a_face_swap_only(tiny_run):
-    from deepfake_iot.data import manifest as mf
+    from deepfake_iot.data import splits
 
     _, df = tiny_run
     cells = df.groupby("video_id")["identities"].first()
     assert cells["syn_face_swap_0002"] == "synthetic_0002;synthetic_0003"
     assert cells["syn_real_0002"] == cells["syn_reenactment_0002"] == "synthetic_0002"
     assert cells["syn_self_blended_0001"] == "synthetic_0001"
-    components = mf.identity_groups(df).groupby("video_id")["group"].first()
+    components = splits.identity_groups(df).groupby("video_id")["group"].first()
     assert components.equals(df.groupby("video_id")["group"].first())  # still the pairs
 
 

@@ -19,7 +19,11 @@ Where things are, in data-flow order (and what a newcomer edits):
 ``data/render.py``,
 ``data/sbi.py``
 ``data/faces.py``           face detectors and the one crop path (extraction, benchmark, demo)
-``data/manifest.py``        identity splits, leakage proof, manifest I/O, notebook 01's macros
+``data/splits.py``          identity splits that keep videos, groups and identities whole, the
+                            official test lists, the leakage proof, class balancing
+``data/near_duplicates.py`` near-duplicate crops across splits (perceptual hash, then pixels)
+``data/manifest.py``        the manifest's input and output, its crops as model inputs, the
+                            dataset's numbers and names (notebook 01's macros)
 ``data/methods.py``         manipulation methods: which exist, their rows, one left out
 ``data/probe.py``,          the shortcut probe of notebook 01; the second, cross-dataset set
 ``data/cross.py``

@@ -9,7 +9,7 @@ prefixed by the dataset), ``group`` (leakage group: splits must never cut one),
 ``split`` ("" when the dataset defines none, else train/val/test). Rows are sorted by video_id.
 Counts worth reporting (videos outside the official splits, listed files that are missing) are
 in ``frame.attrs["counts"]``. How each layout maps to labels, groups, identities and splits is
-in the docstring of its indexer; ``manifest.split_by_identity`` turns identities into splits.
+in the docstring of its indexer; ``splits.split_by_identity`` turns identities into splits.
 
 Identities are only as fine as a layout allows: Celeb-DF and DeeperForensics name their people;
 FF++ names source videos (two FF++ videos of one person are two identities); the still-image
@@ -205,7 +205,7 @@ def index_celebdf_v2(root, *, test_list: str = "List_of_testing_videos.txt") -> 
     identities of a fake are its target and its donor (``celebdf_id0;celebdf_id16``), of a real
     video its one person (``celebdf_id0``, ``celebdf_yt_00001``). The target-only group misses
     the donor, whose own real videos are in another group: split with
-    ``manifest.split_by_identity``, which keeps the official test list as the test set and drops
+    ``splits.split_by_identity``, which keeps the official test list as the test set and drops
     the train/val videos sharing an identity with it.
     """
     root = _require_dir(Path(root), "the Celeb-DF v2 root holding Celeb-real/, Celeb-synthesis/")

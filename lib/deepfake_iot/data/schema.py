@@ -20,7 +20,7 @@ MANIFEST_COLUMNS = {
     "label": "0 = real, 1 = fake (fake is the positive class)",
     "method": "'real' for real crops, else the manipulation method or family",
     "video_id": "unique id of the source video (or image) the crop comes from",
-    "group": "leakage group: identity or source/target pair; after manifest.identity_groups, "
+    "group": "leakage group: identity or source/target pair; after splits.identity_groups, "
     "the connected component of identities; splits never cut a group",
     "identities": "every identity the video shows, dataset-prefixed names joined by ';' and "
     "sorted (a face swap shows its target and its donor: 'celebdf_id0;celebdf_id16'); no "

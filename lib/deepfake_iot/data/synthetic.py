@@ -8,7 +8,7 @@ model, so blur, sensor noise and JPEG partly hide its traces, as in compressed r
 
 The ``identities`` column names who a video shows (``synthetic_0003``): a face swap shows its
 target and its donor (``synthetic_0002;synthetic_0003``), every other video its own identity
-only. Identity components (``manifest.identity_groups``, which also keeps groups whole) are
+only. Identity components (``splits.identity_groups``, which also keeps groups whole) are
 therefore the pairs, the same units as the groups.
 
 Everything is derived from ``np.random.SeedSequence([seed, identity, stream, ...])``: the output
