@@ -13,14 +13,37 @@ def pins(lines) -> dict[str, str]:
         line = line.split("#")[0].strip()
         if not line or line.startswith("-"):
             continue
-        match = re.fullmatch(r"([A-Za-z0-9_.\-\[\]]+)==([^\s;]+)", line)
+        match = re.fullmatch(r"([A-Za-z0-9_.\-]+)(\[[A-Za-z0-9_,\-]+\])?==([^\s;*]+)", line)
         assert match, f"not pinned with ==: {line}"
-        found[match.group(1).lower()] = match.group(2)
+        found[match.group(1).lower()] = match.group(3)
     return found
 
 
-def test_requirements_are_pinned():
-    assert "tensorflow" in pins((ROOT / "requirements.txt").read_text().splitlines())
+REQUIREMENT_FILES = sorted(ROOT.glob("requirements*.txt"))
+
+
+def test_every_line_of_every_requirement_file_is_an_exact_pin_or_an_include():
+    assert len(REQUIREMENT_FILES) >= 5
+    for path in REQUIREMENT_FILES:
+        lines = path.read_text().splitlines()
+        found = pins(lines)  # asserts "name==version" on every line that is not a comment
+        assert found, f"{path.name} pins nothing"
+        for line in lines:
+            line = line.split("#")[0].strip()
+            if line.startswith("-"):
+                option, _, target = line.partition(" ")
+                assert option == "-r" and (ROOT / target.strip()).is_file(), f"{path.name}: {line}"
+        assert len(found) == sum(1 for line in lines if "==" in line.split("#")[0]), f"{path.name} names a package twice"
+
+
+def test_pins_reject_what_is_not_exact():
+    for loose in ("numpy>=2", "numpy", "numpy~=2.4", "numpy==2.4.*; python_version<'3.12' extra"):
+        try:
+            pins([loose])
+        except AssertionError:
+            continue
+        raise AssertionError(f"{loose!r} passed as a pin")
+    assert pins(["tensorflow==2.21.0  # why", "-r other.txt", "", "# note"]) == {"tensorflow": "2.21.0"}
 
 
 def test_environment_yml_mirrors_requirements():
