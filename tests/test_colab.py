@@ -41,10 +41,35 @@ def test_colab_cell_is_a_no_op_outside_colab(path, monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_colab_cell_installs_the_project(path):
+def test_colab_cell_in_a_fake_colab_clones_installs_and_imports_the_project(path, monkeypatch, tmp_path):
+    """Executed as Colab would run it (a ``google.colab`` module present, a fresh /content): it
+    clones the project, installs the Colab requirements with the kernel's own pip, makes lib/
+    importable without a restart and moves into notebooks/; run again, it clones nothing."""
+    import types
+
     cell = code_cells(path)[0]
-    assert "git" in cell and "clone" in cell and "requirements-colab.txt" in cell
-    assert "/lib" in cell  # the package is importable right away, without a runtime restart
+    calls, moves, cloned = [], [], set()
+
+    def run(command, check=False, **kwargs):
+        calls.append(list(command))
+        if command[:2] == ["git", "clone"]:
+            cloned.add(command[-1])
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(subprocess, "run", run)
+    monkeypatch.setattr("os.chdir", moves.append)
+    monkeypatch.setattr("os.path.isdir", lambda folder: folder in cloned)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    exec(compile(cell, f"{path.name}[colab cell]", "exec"), {})
+    clone, install = calls
+    assert clone[:2] == ["git", "clone"] and clone[-2].startswith("https://github.com/") and clone[-1] == "/content/deepfake-iot"
+    assert install[:4] == [sys.executable, "-m", "pip", "install"]
+    assert install[-1] == "/content/deepfake-iot/requirements-colab.txt"
+    assert sys.path[0] == "/content/deepfake-iot/lib" and moves == ["/content/deepfake-iot/notebooks"]
+    exec(compile(cell, f"{path.name}[colab cell]", "exec"), {})
+    assert len(calls) == 2, "a second run of the cell cloned or installed again"
 
 
 def test_colab_requirements_pin_what_colab_lacks_as_the_project_does():

@@ -37,15 +37,32 @@ def scored():
 
 
 def test_roc_pr_figure(scored):
+    from sklearn import metrics as skm
+
     labels, scores = scored
     figure = plots.roc_pr_figure({"light_cnn": (labels, scores), "meso4": (labels, 1 - scores)})
     assert len(figure.axes) == 2
+    roc_ax, pr_ax = figure.axes
+    fpr, tpr, _ = skm.roc_curve(labels, scores)
+    light, meso, chance = roc_ax.get_lines()
+    assert np.allclose(light.get_xdata(), fpr) and np.allclose(light.get_ydata(), tpr)
+    assert light.get_label() == f"light cnn (AUC {skm.roc_auc_score(labels, scores):.3f})"
+    assert meso.get_label() == f"meso4 (AUC {skm.roc_auc_score(labels, 1 - scores):.3f})"
+    assert list(chance.get_xdata()) == [0, 1] and chance.get_label() == "chance"
+    precision, recall, _ = skm.precision_recall_curve(labels, scores)
+    step = pr_ax.get_lines()[0]
+    assert np.allclose(step.get_xdata(), recall) and np.allclose(step.get_ydata(), precision)
+    assert (roc_ax.get_xlabel(), pr_ax.get_xlabel()) == ("False positive rate", "Recall (fake)")
     _check(figure)
 
 
 def test_confusion_figure(scored):
     result = metrics.frame_metrics(*scored)
     _check(plots.confusion_figure(result, title="light_cnn int8"))
+    figure = plots.confusion_figure([[5, 1], [2, 6]])
+    cells = [text.get_text() for text in figure.axes[0].texts]
+    assert cells == ["5\n83.3%", "1\n16.7%", "2\n25.0%", "6\n75.0%"]  # counts with row shares, rows true
+    assert [t.get_text() for t in figure.axes[0].get_xticklabels()] == ["real", "fake"]
     _check(plots.confusion_figure([[5, 1], [2, 7]]))
 
 
@@ -68,6 +85,10 @@ def test_robustness_figure():
     ]
     figure = plots.robustness_figure(pd.DataFrame(rows))
     assert sum(ax.get_visible() for ax in figure.axes) == 4
+    first = figure.axes[0]
+    assert len(first.get_lines()) == 4  # one line per model and variant
+    assert all(np.allclose(line.get_ydata(), [0.9, 0.85, 0.8, 0.75]) for line in first.get_lines())
+    assert list(first.get_lines()[0].get_xdata()) == [0, 1, 2, 3] and first.get_ylabel() == "ROC-AUC"
     _check(figure)
     with pytest.raises(ValueError, match="missing"):
         plots.robustness_figure(pd.DataFrame({"model": ["a"]}))
@@ -82,7 +103,11 @@ def test_latency_vs_auc_figure():
             "auc": [0.93, 0.92, 0.95],
         }
     )
-    _check(plots.latency_vs_auc_figure(table))
+    figure = plots.latency_vs_auc_figure(table)
+    points = np.concatenate([c.get_offsets() for c in figure.axes[0].collections])
+    assert sorted(map(tuple, points.tolist())) == [(1.4, 0.92), (3.2, 0.93), (12.0, 0.95)]
+    assert figure.axes[0].get_xscale() == "log"
+    _check(figure)
 
 
 def test_overlay_and_crop_grids_share_one_tile_grid():
@@ -106,7 +131,13 @@ def test_overlay_and_crop_grids_share_one_tile_grid():
 def test_training_curves_and_the_device_figures():
     history = pd.DataFrame({"epoch": [0, 1], "loss": [0.7, 0.5], "auc": [0.6, 0.8],
                             "val_loss": [0.7, 0.6], "val_auc": [0.55, 0.7]})
-    _check(plots.training_curves({"light_cnn": history, "meso4": history}))
+    curves = plots.training_curves({"light_cnn": history, "meso4": history})
+    loss_ax, auc_ax = curves.axes
+    train_line, val_line = auc_ax.get_lines()[:2]
+    assert list(train_line.get_xdata()) == [1, 2] and list(train_line.get_ydata()) == [0.6, 0.8]
+    assert list(val_line.get_ydata()) == [0.55, 0.7] and val_line.get_linestyle() == "--"
+    assert len(loss_ax.get_lines()) == 4 and list(loss_ax.get_lines()[0].get_ydata()) == [0.7, 0.5]
+    _check(curves)
     quantization = pd.DataFrame({"model": ["light_cnn"] * 2 + ["meso4"] * 2, "variant": ["float32", "int8_ptq"] * 2,
                                  "size_kb": [400.0, 110.0, 300.0, 80.0], "val_auc": [0.9, 0.89, 0.8, 0.78]})
     _check(plots.quantization_figure(quantization))
