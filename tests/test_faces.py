@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from deepfake_iot import bench, facebench
+from deepfake_iot.claims import DEVICE, Limits, frame_path_targets
 from deepfake_iot.data import faces
-from deepfake_iot.targets import frame_path_targets
+from deepfake_iot.params import load_params
 
 from .test_demo import tiny_model
 
@@ -180,10 +181,10 @@ def test_frame_path_targets_verdicts():
     quality = pd.DataFrame({"detector": ["blazeface_short", "haar"], "false_per_frame": [0.0, 0.2]})
     runtimes = pd.DataFrame({"model": ["light_cnn"] * 2, "variant": ["int8_ptq", "float32"],
                              "median_ms": [0.05, 0.09]})  # fmt: skip
-    table = frame_path_targets(frame_path, rates, quality, runtimes, 90.0)
+    table = frame_path_targets(frame_path, rates, quality, runtimes, 90.0, Limits.from_params(load_params("default"), only=DEVICE))
     verdicts = dict(zip(table["target"], table["verdict"], strict=True))
     assert list(verdicts.values()) == ["met", "missed", "met", "met", "met", "met"], verdicts
-    table = frame_path_targets(frame_path, rates.drop(columns="haar"), quality, runtimes, 200.0)
+    table = frame_path_targets(frame_path, rates.drop(columns="haar"), quality, runtimes, 200.0, Limits.from_params(load_params("default"), only=DEVICE))
     assert table["verdict"].tolist()[2] == "not measured" and table["verdict"].iloc[-1] == "missed"
 
 

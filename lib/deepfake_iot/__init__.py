@@ -56,7 +56,8 @@ Where things are, in data-flow order (and what a newcomer edits):
 ``bench.py``, ``facebench.py``  the device benchmark and the frame path (notebook 06)
 ``runtimes.py``             the runtimes side by side, each in a process of its own: LiteRT on
                             ``.tflite``, ONNX Runtime on ``.onnx``, the provider named
-``targets.py``              the performance and int8 targets, met or missed
+``claims.py``               the paper's claims, met or missed, each limit a ``target_*``
+                            parameter (add a claim: the parameter, a ``Limits`` field, its row)
 ``run.py``                  inside a notebook: its run, folders, hand-offs, tables, macros
 ``report.py``               tables and macros for the paper
 ``runner.py``,              outside the notebooks: run them all (papermill), then the facts of

@@ -1,22 +1,67 @@
-"""The performance targets the paper claims or disclaims, checked from measured numbers.
+"""The paper's claims, checked from measured numbers: each limit is a ``target_*`` parameter of
+``params/default.yaml`` (with its reason there), read into ``Limits``.
 
 Pandas only (no TensorFlow, no scikit-learn): notebook 06 checks them on the device from its own
-latency and the test metrics that notebook 05 wrote. A target whose inputs are missing (a model
-not trained in this profile) is listed as "not measured", never as met.
+latency and the test metrics that notebook 05 wrote; notebook 04 checks the int8 files. A target
+whose inputs are missing (a model not trained in this profile) is listed as "not measured",
+never as met. To add a claim: a ``target_*`` key (notebook parameters cell included), a field
+here, and a row in the function that checks it.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass, fields
 
 import pandas as pd
 
 LIGHT = "light_cnn"
 EFFICIENT_BASELINES = {"mobilenet_v3_small": "MobileNetV3-Small", "mobilenet_v2_035": "MobileNetV2-0.35",
                        "efficientnet_b0": "EfficientNet-B0"}
-SIZE_LIMIT_KB = 512.0
-INT8_AUC_LIMITS = {"int8_qat": 0.005, "int8_ptq": 0.01}  # the field's usual validation AUC losses of int8 files
-SIZE_RATIO_TARGET = 3.5  # float32 KB / int8 KB: about four times smaller, less the per-channel scales
+
+
+QUANTIZATION = ("size_ratio", "ptq_auc_loss", "qat_auc_loss")  # the limits notebook 04 checks
+DEVICE = ("latency_vs_mobilenet_v3", "latency_vs_meso4", "int8_kb", "float_speedup", "demo_memory_mb", "path_speedup",
+          "detector_ratio", "track_found", "track_cost")  # the limits notebook 06 checks
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Every limit the paper tests, named as its parameter without the ``target_`` prefix."""
+
+    latency_vs_mobilenet_v3: float  # int8 light CNN latency / MobileNetV3-Small's, at most
+    latency_vs_meso4: float  # int8 latency / Meso-4's, at most
+    int8_kb: float  # int8 file size, KB, under
+    size_ratio: float  # float32 / int8 file size, at least
+    ptq_auc_loss: float  # validation AUC an int8 PTQ file may lose against its float32 file
+    qat_auc_loss: float  # the same for the quantization-aware file
+    float_speedup: float  # float32 / int8 latency of the light CNN, at least
+    demo_memory_mb: float  # the demo process's peak resident memory, MB, under
+    path_speedup: float  # frame path with Haar / with the default detector, at least
+    detector_ratio: float  # the detector's stage / the classifier's invoke, at most
+    track_found: float  # share of the frames showing the face in which the gate's tracker finds it, at least
+    track_cost: float  # the tracker's median cost a frame / short-range's on the whole frame, at most
+
+    @classmethod
+    def from_params(cls, params, only: tuple[str, ...] | None = None) -> Limits:
+        """The limits from a parameter mapping (a profile, or a notebook's ``globals()``).
+        ``only`` names the fields a notebook needs; the others are NaN (not checked there)."""
+        wanted = only if only is not None else tuple(f.name for f in fields(cls))
+        unknown = sorted(set(wanted) - {f.name for f in fields(cls)})
+        if unknown:
+            raise KeyError(f"no claim named {', '.join(unknown)}")
+        missing = [f"target_{name}" for name in wanted if f"target_{name}" not in params]
+        if missing:
+            raise KeyError(f"parameter(s) {', '.join(missing)} missing: the claims' limits live in params/default.yaml")
+        return cls(**{f.name: float(params[f"target_{f.name}"]) if f.name in wanted else math.nan for f in fields(cls)})
+
+    def describe(self) -> pd.DataFrame:
+        """One row per limit checked here: its parameter and value (notebook prose quotes this)."""
+        return pd.DataFrame([{"parameter": f"target_{name}", "limit": value}
+                             for name, value in asdict(self).items() if not math.isnan(value)])
+
+    def int8_auc_losses(self) -> dict:
+        return {"int8_qat": self.qat_auc_loss, "int8_ptq": self.ptq_auc_loss}
 
 
 def _value(frame: pd.DataFrame, model: str, variant: str, column: str) -> float:
@@ -43,7 +88,7 @@ def _difference(differences: pd.DataFrame | None, baseline: str) -> tuple[float,
 
 
 def performance_targets(latency_ms: pd.DataFrame, test_metrics: pd.DataFrame | None, int8_kb: float,
-                        differences: pd.DataFrame | None = None) -> pd.DataFrame:
+                        differences: pd.DataFrame | None, limits: Limits) -> pd.DataFrame:
     """One row per target: the light CNN's number, the number it is held against, the verdict.
 
     ``latency_ms``: one-thread medians (``model, variant, median_ms``) measured side by side;
@@ -57,8 +102,9 @@ def performance_targets(latency_ms: pd.DataFrame, test_metrics: pd.DataFrame | N
     metrics = test_metrics if test_metrics is not None else pd.DataFrame(columns=["model", "variant", "auc", "auc_low", "auc_high"])
     auc = lambda m, column="auc": _value(metrics, m, "int8_ptq", column)  # noqa: E731
     light_ms, light_auc = ms(LIGHT), auc(LIGHT)
-    rows = [_row("int8 latency / MobileNetV3-Small's, at most 0.5", light_ms / ms("mobilenet_v3_small"), 0.5,
-                 light_ms / ms("mobilenet_v3_small") <= 0.5)]
+    v3 = limits.latency_vs_mobilenet_v3
+    rows = [_row(f"int8 latency / MobileNetV3-Small's, at most {v3:g}", light_ms / ms("mobilenet_v3_small"), v3,
+                 light_ms / ms("mobilenet_v3_small") <= v3)]
     for name, label in EFFICIENT_BASELINES.items():
         rows.append(_row(f"int8 faster than {label} (ms)", light_ms, ms(name), light_ms < ms(name)))
         diff, low, high = _difference(differences, name)
@@ -76,11 +122,12 @@ def performance_targets(latency_ms: pd.DataFrame, test_metrics: pd.DataFrame | N
     else:
         rows.append(_row("test AUC above Meso-4's: paired difference, its interval above zero", diff, 0.0, low > 0,
                          f"interval {low:.3f} to {high:.3f}"))
-    rows.append(_row("int8 latency / Meso-4's, at most 1.5", light_ms / ms("meso4"), 1.5, light_ms / ms("meso4") <= 1.5))
-    rows.append(_row("int8 file size, KB, under 512", float(int8_kb), SIZE_LIMIT_KB, int8_kb < SIZE_LIMIT_KB))
+    meso = limits.latency_vs_meso4
+    rows.append(_row(f"int8 latency / Meso-4's, at most {meso:g}", light_ms / ms("meso4"), meso, light_ms / ms("meso4") <= meso))
+    rows.append(_row(f"int8 file size, KB, under {limits.int8_kb:g}", float(int8_kb), limits.int8_kb, int8_kb < limits.int8_kb))
     speedup = ms(LIGHT, "float32") / light_ms
-    rows.append(_row(f"float32 / int8 latency, at least {FLOAT_SPEEDUP_TARGET:g}", speedup, FLOAT_SPEEDUP_TARGET,
-                     speedup >= FLOAT_SPEEDUP_TARGET))
+    rows.append(_row(f"float32 / int8 latency, at least {limits.float_speedup:g}", speedup, limits.float_speedup,
+                     speedup >= limits.float_speedup))
     return pd.DataFrame(rows)
 
 
@@ -92,14 +139,8 @@ def target_macros(table: pd.DataFrame) -> dict:
             "TargetsMissed": "; ".join(missed["target"]) if len(missed) else "none"}
 
 
-FLOAT_SPEEDUP_TARGET = 2.0  # the integer light CNN's speed-up over its float file, at least
-MEMORY_LIMIT_MB = 150.0  # the demo process's peak resident memory
-PATH_SPEEDUP_TARGET = 20.0  # the frame path with Haar / with the default detector, at least
-DETECTOR_RATIO_TARGET = 10.0  # the detector's stage / the classifier's invoke, at most
-
-
 def frame_path_targets(frame_path: pd.DataFrame, rates: pd.DataFrame, quality: pd.DataFrame,
-                       runtimes: pd.DataFrame, demo_peak_mb: float, detector: str = "blazeface_short",
+                       runtimes: pd.DataFrame, demo_peak_mb: float, limits: Limits, detector: str = "blazeface_short",
                        frame: str = "640x480") -> pd.DataFrame:  # fmt: skip
     """The whole frame path's targets, from numbers measured side by side in one run.
 
@@ -114,10 +155,10 @@ def frame_path_targets(frame_path: pd.DataFrame, rates: pd.DataFrame, quality: p
     speedup = path("haar") / path(detector)
     detector_ratio = path(detector, "detect_median_ms") / path(detector, "invoke_median_ms")
     rows = [
-        _row(f"frame path {frame}, Haar / {detector}, at least {PATH_SPEEDUP_TARGET:.0f}", speedup,
-             PATH_SPEEDUP_TARGET, speedup >= PATH_SPEEDUP_TARGET),
-        _row(f"{detector} stage / classifier invoke, at most {DETECTOR_RATIO_TARGET:.0f}", detector_ratio,
-             DETECTOR_RATIO_TARGET, detector_ratio <= DETECTOR_RATIO_TARGET),
+        _row(f"frame path {frame}, Haar / {detector}, at least {limits.path_speedup:g}", speedup,
+             limits.path_speedup, speedup >= limits.path_speedup),
+        _row(f"{detector} stage / classifier invoke, at most {limits.detector_ratio:g}", detector_ratio,
+             limits.detector_ratio, detector_ratio <= limits.detector_ratio),
     ]
     if detector in rates and "haar" in rates:
         gap = float((rates[detector] - rates["haar"]).min())
@@ -134,27 +175,44 @@ def frame_path_targets(frame_path: pd.DataFrame, rates: pd.DataFrame, quality: p
     fp32 = _value(runtimes, LIGHT, "float32", "median_ms")
     rows.append(_row("light CNN int8 / float32 latency under the pinned runtime, at most 1", int8 / fp32, 1.0,
                      int8 <= fp32))
-    rows.append(_row(f"demo process peak memory, MB, under {MEMORY_LIMIT_MB:.0f}", float(demo_peak_mb),
-                     MEMORY_LIMIT_MB, demo_peak_mb < MEMORY_LIMIT_MB))
+    rows.append(_row(f"demo process peak memory, MB, under {limits.demo_memory_mb:g}", float(demo_peak_mb),
+                     limits.demo_memory_mb, demo_peak_mb < limits.demo_memory_mb))
     return pd.DataFrame(rows)
 
 
-def quantization_targets(results: pd.DataFrame) -> pd.DataFrame:
+def tracking_targets(summary: pd.DataFrame, limits: Limits, tracker: str = "tracked") -> pd.DataFrame:
+    """The gate's face tracker on the moving portrait (``facebench.tracking_summary``): the share
+    of face frames it finds, its median cost against short-range on the whole frame, and no false
+    box on the face-free frames."""
+    rows = summary.set_index("detector")
+    get = lambda column: float(rows[column].get(tracker, math.nan)) if column in rows else math.nan  # noqa: E731
+    found, cost, false = get("found_rate"), get("cost_vs_short"), get("false_per_frame")
+    return pd.DataFrame([
+        _row(f"tracker finds the face in a share of its frames, at least {limits.track_found:g}", found,
+             limits.track_found, found >= limits.track_found),
+        _row(f"tracker cost / short-range on the whole frame, at most {limits.track_cost:g}", cost,
+             limits.track_cost, cost <= limits.track_cost),
+        _row("tracker false boxes per face-free frame, none", false, 0.0, false == 0),
+    ])
+
+
+def quantization_targets(results: pd.DataFrame, limits: Limits) -> pd.DataFrame:
     """Notebook 04's table with ``auc_change`` and ``size_ratio`` against each model's float32
-    file and ``target``: for an int8 file "met", or "missed: " with what missed
-    (``INT8_AUC_LIMITS``, ``SIZE_RATIO_TARGET``); empty for the other variants."""
+    file and ``target``: for an int8 file "met", or "missed: " with what missed (the limits'
+    ``ptq_auc_loss``/``qat_auc_loss`` and ``size_ratio``); empty for the other variants."""
+    losses = limits.int8_auc_losses()
     results = results.copy()
     float_rows = results[results["variant"] == "float32"].set_index("model")
     results["auc_change"] = results["val_auc"] - results["model"].map(float_rows["val_auc"])
     results["size_ratio"] = results["model"].map(float_rows["size_kb"]) / results["size_kb"]
 
     def verdict(row):
-        if row.variant not in INT8_AUC_LIMITS:
+        if row.variant not in losses:
             return ""
         missed = []
-        if row.auc_change < -INT8_AUC_LIMITS[row.variant]:
+        if row.auc_change < -losses[row.variant]:
             missed.append(f"AUC {row.auc_change:+.3f}")
-        if row.size_ratio < SIZE_RATIO_TARGET:
+        if row.size_ratio < limits.size_ratio:
             missed.append(f"size x{row.size_ratio:.1f}")
         return "met" if not missed else "missed: " + ", ".join(missed)
 
@@ -162,15 +220,15 @@ def quantization_targets(results: pd.DataFrame) -> pd.DataFrame:
     return results
 
 
-def quantization_macros(results: pd.DataFrame) -> dict:
+def quantization_macros(results: pd.DataFrame, limits: Limits) -> dict:
     """Notebook 04's numbers for the paper from ``quantization_targets``'s table (the sweep's
     rows only counted): variants, flags, the light CNN's files, their targets and the limits."""
     main = results[results["group"] == "main"]
     light = main[main["model"] == LIGHT].set_index("variant")
     macros = {"NumVariants": int(main["variant"].nunique()), "NumFlagged": int((main["flag"] != "ok").sum()),
               "NumSweepModels": int(results.loc[results["group"] == "sweep", "model"].nunique()),
-              "PtqAucLimit": INT8_AUC_LIMITS["int8_ptq"], "QatAucLimit": INT8_AUC_LIMITS["int8_qat"],
-              "SizeRatioTarget": SIZE_RATIO_TARGET}
+              "PtqAucLimit": limits.ptq_auc_loss, "QatAucLimit": limits.qat_auc_loss,
+              "SizeRatioTarget": limits.size_ratio}
     if light.empty:
         return macros
     macros.update({
@@ -185,8 +243,11 @@ def quantization_macros(results: pd.DataFrame) -> dict:
     return macros
 
 
-def limit_macros() -> dict:
-    """The frame path's target limits as the paper states them."""
-    return {"TargetPathSpeedup": int(PATH_SPEEDUP_TARGET), "TargetFloatSpeedup": f"{FLOAT_SPEEDUP_TARGET:g}",
-            "TargetDetectorRatio": int(DETECTOR_RATIO_TARGET), "TargetMemoryMb": int(MEMORY_LIMIT_MB)}
+def limit_macros(limits: Limits) -> dict:
+    """The device targets' limits as the paper states them."""
+    return {"TargetPathSpeedup": f"{limits.path_speedup:g}", "TargetFloatSpeedup": f"{limits.float_speedup:g}",
+            "TargetDetectorRatio": f"{limits.detector_ratio:g}", "TargetMemoryMb": f"{limits.demo_memory_mb:g}",
+            "TargetLatencyVsMobileNet": f"{limits.latency_vs_mobilenet_v3:g}", "TargetLatencyVsMeso": f"{limits.latency_vs_meso4:g}",
+            "TargetIntKb": f"{limits.int8_kb:g}", "TargetTrackFoundPct": f"{100 * limits.track_found:g}",
+            "TargetTrackCost": f"{limits.track_cost:g}"}
 

@@ -16,6 +16,9 @@ thread and at all cores, and the demo's own process memory.
 
 A --models folder must hold float32.tflite or int8_ptq.tflite; without --models the run's
 folder is used when it has them, else the committed demo model (the first line says which).
+Every default (detectors, frame sizes, timed invokes, frames, degraded placements, face-free
+frames) and every target's limit comes from the parameter profile (--profile, default
+``default``), as in notebook 06.
 """
 
 from __future__ import annotations
@@ -29,11 +32,12 @@ from pathlib import Path
 import pandas as pd
 
 from deepfake_iot import bench, facebench, runtimes
+from deepfake_iot.claims import DEVICE, Limits, frame_path_targets
 from deepfake_iot.cli import existing_dir, existing_file, int_at_least, silence_opencv
 from deepfake_iot.data import faces
 from deepfake_iot.demo_model import demo_model_path
+from deepfake_iot.params import load_params
 from deepfake_iot.paths import output_root
-from deepfake_iot.targets import frame_path_targets
 
 LIGHT_FILES = ("float32.tflite", "int8_ptq.tflite")
 
@@ -49,16 +53,32 @@ def light_files(folder: Path | None) -> list[Path]:
     return files or [demo_model_path()]
 
 
-def main(argv=None) -> int:
+def _profile(argv) -> dict:
+    """The parameter profile named by --profile in ``argv`` (default ``default``)."""
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--profile", default="default")
+    return load_params(early.parse_known_args(argv)[0].profile)
+
+
+def parse_args(argv=None) -> tuple[argparse.Namespace, dict]:
+    params = _profile(argv)
     parser = argparse.ArgumentParser(prog="deepfake-iot-benchmark-frame-path", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--profile", default="default", help="parameter profile giving the defaults and limits")
     parser.add_argument("--models", type=existing_dir, help="folder with the light CNN's float32.tflite and int8_ptq.tflite")
     parser.add_argument("--python", type=existing_file, action="append", default=[],
                         help="another environment's Python (repeatable)")  # fmt: skip
-    parser.add_argument("--detector", default="blazeface_short", choices=faces.DETECTOR_NAMES[:3])
-    parser.add_argument("--runs", type=int_at_least(1), default=300, help="timed invokes per file and runtime")
-    parser.add_argument("--frames", type=int_at_least(1), default=30, help="camera frames per size through the path")
-    args = parser.parse_args(argv)
+    parser.add_argument("--detector", default=params["face_detector"], choices=faces.DETECTOR_NAMES[:3],
+                        help="the frame path's detector (default: the profile's face_detector)")
+    parser.add_argument("--runs", type=int_at_least(1), default=params["bench_runs"],
+                        help="timed invokes per file and runtime (default: the profile's bench_runs)")
+    parser.add_argument("--frames", type=int_at_least(1), default=params["bench_camera_frames"],
+                        help="camera frames per size through the path (default: the profile's bench_camera_frames)")
+    return parser.parse_args(argv), params
+
+
+def main(argv=None) -> int:
+    args, params = parse_args(argv)
     silence_opencv()
     pd.set_option("display.width", 200)
     try:
@@ -74,17 +94,17 @@ def main(argv=None) -> int:
     print("light CNN, one thread, median ms per invoke (each runtime in its own process):")
     print(runtimes.runtime_table(timed).to_string(index=False), "\n")
 
-    detectors = {name: faces.make_detector(name) for name in ("blazeface_short", "blazeface_full", "haar")}
+    detectors = {name: faces.make_detector(name) for name in params["bench_detectors"]}
     clean = facebench.portrait_frames((640, 480))
     per_frame, quality = facebench.detection_quality(
-        detectors, clean + facebench.degraded_frames(clean[::4]), facebench.face_free_frames(count=24)
-    )
+        detectors, clean + facebench.degraded_frames(clean[:: params["bench_degrade_every"]]),
+        facebench.face_free_frames(count=params["bench_face_free_frames"]))
     rates = facebench.rate_table(per_frame)
     print("face detectors on 640x480 frames of a real portrait (one thread):")
     print(quality.round(3).to_string(index=False), "\n")
 
     threads = sorted({1, os.cpu_count() or 1})
-    frame_path = facebench.frame_path_table(int8, list(detectors), ("640x480", "1280x720"), threads, args.frames)
+    frame_path = facebench.frame_path_table(int8, list(detectors), tuple(params["bench_frame_sizes"]), threads, args.frames)
     print(f"the frame path of {int8.name}, medians in ms:")
     print(bench.frame_path_summary(frame_path).round(3).to_string(index=False))
     print(bench.frame_path_sentence(frame_path, args.detector), "\n")
@@ -96,7 +116,8 @@ def main(argv=None) -> int:
           f"exit code {memory['exit_code']}\n")
 
     pinned = timed[timed["runtime"] == runtimes.installed_runtimes()[0]]
-    targets = frame_path_targets(frame_path, rates, quality, pinned, memory["peak_rss_mb"], args.detector)
+    limits = Limits.from_params(params, only=DEVICE)
+    targets = frame_path_targets(frame_path, rates, quality, pinned, memory["peak_rss_mb"], limits, args.detector)
     print("targets:")
     print(targets.round(3).to_string(index=False))
     return 0
