@@ -8,7 +8,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 for arg in "$@"; do  # --help answers before any set-up: the runner's options need only Python
     if [[ "$arg" == "--help" || "$arg" == "-h" ]]; then
         PYTHONPATH="$ROOT/lib${PYTHONPATH:+:$PYTHONPATH}" exec "$(command -v python3 || command -v python)" \
-            -m deepfake_iot.runner --help
+            -m deepfake_iot.run_all --help
     fi
 done
 # shellcheck source=scripts/setup_env.sh
@@ -21,4 +21,4 @@ case " ${args[*]:-} " in
     *) dfiot_latex ;;
 esac
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
-exec "$PYTHON" -m deepfake_iot.runner "${args[@]+"${args[@]}"}"
+exec "$PYTHON" -m deepfake_iot.run_all "${args[@]+"${args[@]}"}"

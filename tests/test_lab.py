@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from deepfake_iot.runner import parse_args
+from deepfake_iot.run_all import parse_args
 
 from .conftest import ROOT
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from deepfake_iot.runner import list_notebooks
+from deepfake_iot.run_all import list_notebooks
 
 from .conftest import ROOT
 

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from deepfake_iot.paperinfo import build_macros, write_build_macros
+from deepfake_iot.build_facts import build_macros, write_build_macros
 
 from .conftest import ROOT
 
@@ -125,7 +125,7 @@ def test_captions_name_their_notebook_in_latex(tmp_path):
 def test_study_switches_follow_the_result_files(tmp_path):
     """A study the profile turned off leaves an empty table (or list): its switch is false, and the
     paper prints one sentence instead of a section that would need its figures."""
-    from deepfake_iot.paperinfo import study_switches
+    from deepfake_iot.build_facts import study_switches
 
     run = fake_run(tmp_path)
     (run / "results" / "ablation.csv").write_text("arm,auc\nwith,0.9\n")
@@ -146,7 +146,7 @@ def test_the_onnx_and_gpu_switches_follow_the_export_and_the_committed_runs(tmp_
     run timed a file on TensorRT or CUDA (else the paper says that no Jetson or GPU was measured)."""
     import json
 
-    from deepfake_iot.paperinfo import gpu_measured, study_switches
+    from deepfake_iot.build_facts import gpu_measured, study_switches
 
     run = fake_run(tmp_path)
     (run / "results" / "onnx_export.csv").write_text("model,variant,status\n")

@@ -11,7 +11,7 @@ from deepfake_iot.params import (
     params_for_notebook,
     params_hash,
 )
-from deepfake_iot.runner import list_notebooks
+from deepfake_iot.run_all import list_notebooks
 
 
 def write_project(tmp_path, default: str, profiles: dict[str, str] | None = None):

@@ -1,4 +1,4 @@
-"""Where a running notebook is (``progress.py`` and ``runner.run_notebook``): a line at least every
+"""Where a running notebook is (``progress.py`` and ``run_all.run_notebook``): a line at least every
 ``DFIOT_PROGRESS_SECONDS`` with the cell i of n and the kernel's training status; and clean
 executed pages (one tqdm text bar, no ipywidgets warning, native output in the log, one
 retracing warning)."""
@@ -10,7 +10,7 @@ import time
 import nbformat
 import pytest
 
-from deepfake_iot import progress, run, runner
+from deepfake_iot import notebook_run, progress, run_all
 
 from .conftest import ROOT
 
@@ -90,7 +90,7 @@ def test_a_notebook_run_shows_progress_and_a_clean_page(tmp_path, monkeypatch, c
     notebook = make_notebook(tmp_path / "99_probe.ipynb")
     executed = tmp_path / "build" / "executed" / "99_probe.ipynb"
     executed.parent.mkdir(parents=True)
-    runner.run_notebook(notebook, {}, executed, ROOT)
+    run_all.run_notebook(notebook, {}, executed, ROOT)
     printed = capsys.readouterr().out
     assert "99_probe: " in printed and "cell 2/4; training run 1/2: light_cnn seed 7, epoch" in printed
     page = nbformat.read(str(executed), as_version=4)
@@ -100,7 +100,7 @@ def test_a_notebook_run_shows_progress_and_a_clean_page(tmp_path, monkeypatch, c
     text = "".join(str(output) for cell in page.cells for output in cell.outputs)
     assert "IProgress" not in text and "native library noise" not in text
     assert text.count("retracing") == 1 and "Statistics for quantized" not in text
-    assert "native library noise" in runner.kernel_log_path(executed).read_text()
+    assert "native library noise" in run_all.kernel_log_path(executed).read_text()
 
 
 @pytest.mark.slow
@@ -112,10 +112,10 @@ def test_verbose_streams_the_cells_output(tmp_path, monkeypatch, capsys):
     nbformat.write(notebook, str(tmp_path / "98_verbose.ipynb"))
     executed = tmp_path / "build" / "executed" / "98_verbose.ipynb"
     executed.parent.mkdir(parents=True)
-    runner.run_notebook(tmp_path / "98_verbose.ipynb", {}, executed, ROOT)
+    run_all.run_notebook(tmp_path / "98_verbose.ipynb", {}, executed, ROOT)
     printed = capsys.readouterr().out
     assert "Executing Cell 1" in printed and "hello from the kernel" in printed
 
 
 def test_the_runner_and_a_notebook_run_share_the_profile_variable():
-    assert runner.PROFILE_ENV == run.PROFILE_ENV
+    assert run_all.PROFILE_ENV == notebook_run.PROFILE_ENV

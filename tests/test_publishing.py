@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from deepfake_iot import figures, report  # noqa: E402
+from deepfake_iot import publish  # noqa: E402
 from deepfake_iot.paths import atomic_path, atomic_write_text  # noqa: E402
 from deepfake_iot.provenance import Stamp  # noqa: E402
 
@@ -17,7 +17,7 @@ STAMP = Stamp("01_data_setup", "smoke", "abc123", "deadbeef", False, "2026-01-01
 def test_figure_writes_pdf_png_and_provenance(tmp_path):
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])
-    figures.save_figure(fig, "curve", tmp_path, STAMP, caption="a line")
+    publish.save_figure(fig, "curve", tmp_path, STAMP, caption="a line")
     assert (tmp_path / "curve.pdf").read_bytes().startswith(b"%PDF")
     assert (tmp_path / "curve.png").read_bytes().startswith(b"\x89PNG")
     entry = json.loads((tmp_path / "manifest.json").read_text())["curve"]
@@ -28,11 +28,11 @@ def test_figure_writes_pdf_png_and_provenance(tmp_path):
     )
     assert not list(tmp_path.glob("*.part*"))
     with pytest.raises(ValueError, match="figure name"):
-        figures.save_figure(fig, "Bad Name", tmp_path, STAMP)
+        publish.save_figure(fig, "Bad Name", tmp_path, STAMP)
 
 
 def test_macros_header_and_format(tmp_path):
-    path = report.write_macros(
+    path = publish.write_macros(
         {"NumCrops": 4800, "Auc": 0.91234, "DatasetName": "a_b"}, tmp_path / "m.tex", STAMP
     )
     text = path.read_text()
@@ -43,12 +43,12 @@ def test_macros_header_and_format(tmp_path):
     assert "\\newcommand{\\Auc}{0.912}" in text
     assert "\\newcommand{\\DatasetName}{a\\_b}" in text
     with pytest.raises(ValueError, match="letters only"):
-        report.write_macros({"Num2": 1}, tmp_path / "m.tex", STAMP)
+        publish.write_macros({"Num2": 1}, tmp_path / "m.tex", STAMP)
 
 
 def test_table_tex_and_csv_twin(tmp_path):
     frame = pd.DataFrame({"method": ["real", "face_swap"], "train": [10, 20], "auc": [0.5, 0.75]})
-    tex = report.write_table(frame, tmp_path / "t.tex", tmp_path / "t.csv", STAMP)
+    tex = publish.write_table(frame, tmp_path / "t.tex", tmp_path / "t.csv", STAMP)
     text = tex.read_text()
     assert "\\toprule" in text and "face\\_swap & 20 & 0.750" in text
     assert pd.read_csv(tmp_path / "t.csv").equals(frame)
@@ -66,7 +66,7 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
 
 
 def test_macros_carry_the_digits_their_units_can():
-    from deepfake_iot.report import carried
+    from deepfake_iot.publish import carried
 
     assert carried("LightIntFps", 7810.7) == 7811 and carried("DemoPeakRssMb", 86.52) == 87
     assert carried("LightPtqKB", 104.6) == 105
@@ -79,7 +79,7 @@ def test_tables_print_sizes_and_frame_rates_whole(tmp_path):
     import pandas as pd
 
     from deepfake_iot.provenance import Stamp
-    from deepfake_iot.report import write_table
+    from deepfake_iot.publish import write_table
 
     frame = pd.DataFrame({"model": ["light_cnn"], "int8 KB": [104.688], "fps": [1569.96], "val AUC": [0.81234]})
     stamp = Stamp(notebook="05_evaluation", profile="smoke", params_hash="x", commit="abc", dirty=False, time="t")

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepfake_iot import paths, runner
+from deepfake_iot import paths, run_all
 from deepfake_iot.data.intake import read_image
 
 from .conftest import ROOT
@@ -357,7 +357,7 @@ def test_conversion_killed_between_model_and_sidecar_then_redone(tmp_path):
 
 def test_second_run_all_on_the_same_output_refuses(tmp_path):
     """A real second run_all.sh while the first holds the folder's lock."""
-    holder = runner.acquire_lock(tmp_path)
+    holder = run_all.acquire_lock(tmp_path)
     try:
         result = subprocess.run(
             [str(ROOT / "run_all.sh"), "--use-current-env", "--profile", "smoke", "--only", "01",
@@ -370,7 +370,7 @@ def test_second_run_all_on_the_same_output_refuses(tmp_path):
     assert result.returncode != 0
     assert "another run is writing to" in result.stderr and str(tmp_path) in result.stderr
     assert not (tmp_path / "build" / "executed").exists(), "no notebook may have started"
-    again = runner.acquire_lock(tmp_path)  # released when the first run ends
+    again = run_all.acquire_lock(tmp_path)  # released when the first run ends
     again.close()
 
 
@@ -378,19 +378,19 @@ def test_unwritable_output_folder_is_named_up_front(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
     with pytest.raises(SystemExit, match=f"cannot write to the output folder {blocker / 'out'}"):
-        runner.check_output_root(blocker / "out")
+        run_all.check_output_root(blocker / "out")
     if os.geteuid() != 0:  # root writes through permissions
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
         with pytest.raises(SystemExit, match=str(locked)):
-            runner.check_output_root(locked)
+            run_all.check_output_root(locked)
 
 
 def test_full_disk_is_named_up_front_and_while_writing(tmp_path, monkeypatch):
     usage = shutil.disk_usage(tmp_path)
-    monkeypatch.setattr(runner.shutil, "disk_usage", lambda path: usage._replace(free=10 * 2**20))
+    monkeypatch.setattr(run_all.shutil, "disk_usage", lambda path: usage._replace(free=10 * 2**20))
     with pytest.raises(SystemExit, match=f"only 10 MiB free under {tmp_path}"):
-        runner.check_output_root(tmp_path)
+        run_all.check_output_root(tmp_path)
     monkeypatch.undo()
 
     import errno

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from deepfake_iot.runner import acquire_lock
+from deepfake_iot.run_all import acquire_lock
 
 from .conftest import ROOT
 
@@ -79,7 +79,7 @@ def test_a_profile_with_every_study_off_still_builds_a_whole_paper(smoke_run, tm
     builds without a missing figure or reference and says of each study that it was not run."""
     import shutil
 
-    from deepfake_iot.paperinfo import STUDIES
+    from deepfake_iot.build_facts import STUDIES
     from deepfake_iot.paths import handoff
 
     out, _ = smoke_run

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from deepfake_iot.browse import write_index
-from deepfake_iot.paperinfo import build_macros, write_build_macros
+from deepfake_iot.build_facts import build_macros, write_build_macros
 
 from .conftest import ROOT
 from .test_paper_build import fake_run

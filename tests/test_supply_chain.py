@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from deepfake_iot.provenance import Stamp, portable_profile
-from deepfake_iot.report import write_macros
+from deepfake_iot.publish import write_macros
 
 from .conftest import ROOT
 
@@ -101,7 +101,7 @@ def test_generated_provenance_holds_no_absolute_path(tmp_path, monkeypatch):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from deepfake_iot.figures import save_figure
+    from deepfake_iot.publish import save_figure
 
     outside = tmp_path / "private" / "alice" / "my_profile.yaml"
     inside = ROOT / "params" / "smoke.yaml"

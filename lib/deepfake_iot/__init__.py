@@ -2,7 +2,7 @@
 
 Two sides, one rule: the TensorFlow side (augment, pipeline, models, train, quantize,
 onnx_export, explain) may import TensorFlow; everything else (paths, params, data, plan, metrics,
-evaluate, analysis, plots, figures, report, inference, onnx_backend, bench, runtimes, demo, score,
+evaluate, analysis, plots, publish, inference, onnx_backend, bench, runtimes, demo, score,
 progress, presentation, sources, events, the commands) never does, so the device notebook runs
 with only a TFLite runtime (and ONNX Runtime where installed) and importing a helper stays cheap.
 
@@ -52,16 +52,16 @@ Where things are, in data-flow order (and what a newcomer edits):
 ``events.py``               MQTT with a retained status and a queue while the broker is away)
 ``plots.py``                every figure, drawn (add a figure: a function here, saved by
                             ``Run.save_figure`` in its notebook); ``explain.py`` computes Grad-CAM
-``figures.py``              saving figures with provenance (nothing is drawn there)
 ``bench.py``, ``facebench.py``  the device benchmark and the frame path (notebook 06)
 ``runtimes.py``             the runtimes side by side, each in a process of its own: LiteRT on
                             ``.tflite``, ONNX Runtime on ``.onnx``, the provider named
 ``claims.py``               the paper's claims, met or missed, each limit a ``target_*``
                             parameter (add a claim: the parameter, a ``Limits`` field, its row)
-``run.py``                  inside a notebook: its run, folders, hand-offs, tables, macros
-``report.py``               tables and macros for the paper
-``runner.py``,              outside the notebooks: run them all (papermill), then the facts of
-``paperinfo.py``            the paper's build (commit, machine, which notebook drew a figure)
+``notebook_run.py``         inside a notebook: its run (``Run``), folders, hand-offs, and publishing
+``publish.py``              figures (with provenance), tables and macros written for the paper
+``run_all.py``              outside the notebooks: run them all with papermill (``run_all.sh``)
+``build_facts.py``          the facts of the paper's build: commit, machine, which notebook drew a
+                            figure, which optional studies ran
 ``inference.py``            loading and invoking a model file: ``.tflite`` on a TFLite runtime,
 ``onnx_backend.py``         ``.onnx`` on ONNX Runtime (execution providers TensorRT, CUDA, CPU)
 ``demo.py``, ``demo_model.py``  the camera demo and its committed model; ``browse.py`` a run's files

@@ -97,7 +97,7 @@ def write_index(
         paper_line = (
             f'<p>The paper built from these notebooks: <a href="{relative}">{paper.name}</a></p>'
         )
-    from deepfake_iot.paperinfo import scratch_note
+    from deepfake_iot.build_facts import scratch_note
 
     note = scratch_note(row.get("profile", "") for row in rows.values())
     notice = f'<p class="scratch"><strong>{html.escape(note)}</strong></p>' if note else ""

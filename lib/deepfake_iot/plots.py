@@ -1,7 +1,7 @@
 """Every figure of the paper is drawn here, and nothing is saved here.
 
 Each function returns a matplotlib ``Figure``; the notebook saves it with ``Run.save_figure``
-(``figures.save_figure``: PDF, PNG and provenance). Names such as ``light_cnn`` or ``int8_ptq``
+(``publish.save_figure``: PDF, PNG and provenance). Names such as ``light_cnn`` or ``int8_ptq``
 are shown with spaces instead of underscores. No TensorFlow here: the device notebook draws too.
 
 By notebook: 01 ``sample_grid``; 02 ``degradation_grid``, ``image_grid``; 03

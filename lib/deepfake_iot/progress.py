@@ -6,7 +6,7 @@ Two halves and one small file between them:
   ``report_training`` or the Keras callback of ``training_callback``) into the file named by
   ``DFIOT_PROGRESS_FILE``; outside ``run_all.sh`` that variable is unset and ``report`` does
   nothing, so a notebook opened in JupyterLab is unaffected;
-- outside, ``Ticker`` (started by ``runner.py`` around each notebook) prints a line at least every
+- outside, ``Ticker`` (started by ``run_all.py`` around each notebook) prints a line at least every
   ``DFIOT_PROGRESS_SECONDS`` (default 30): the notebook, the time so far, the cell i of n it is
   executing and the kernel's status line while that cell runs. The runner clears the status when
   a cell starts, so a finished step's line never lingers under a later cell.

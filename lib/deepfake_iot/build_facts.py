@@ -1,9 +1,9 @@
 """What the paper says about its own build: commit, machine, run time, and which notebook made
 each figure, written as ``paper/generated/build.tex`` by the runner just before LaTeX runs (the
-results' numbers and tables are ``report.py``'s, written by the notebooks themselves).
+results' numbers and tables are ``publish.py``'s, written by the notebooks themselves).
 
 ``\\figsource{name}`` prints the notebook that saved ``figures/name.pdf`` (read from the figure
-manifest that :func:`deepfake_iot.figures.save_figure` keeps), so a caption never names its
+manifest that :func:`deepfake_iot.publish.save_figure` keeps), so a caption never names its
 notebook by hand. ``\\ifSyntheticData`` is true when the run used the synthetic benchmark, so the
 text can describe the dataset the run used. ``\\ifStudy<Name>`` is true when the run carried out
 that optional study (``STUDIES``: its result file holds rows), so a profile that turns a study off
@@ -33,7 +33,7 @@ from deepfake_iot.paths import (
     read_json,
 )
 from deepfake_iot.provenance import git_state
-from deepfake_iot.report import format_number, latex_escape, number_word
+from deepfake_iot.publish import format_number, latex_escape, number_word
 
 NOTEBOOK_URL = (
     "https://github.com/deepfake-iot/deepfake-iot-compendium/blob/main/notebooks/{}.ipynb"

@@ -1,7 +1,7 @@
 """Inside one notebook: its run (``Run``) knows where to write, with which parameters and under
-whose name, and publishes through it: figures (``figures.save_figure``), tables and macros
+whose name, and publishes through it: figures (``publish.save_figure``), tables and macros
 (``report``), the files passed to later notebooks (``handoff``, named in ``paths.HANDOFFS``).
-Running the notebooks one after another is ``runner.py``'s job, not this module's.
+Running the notebooks one after another is ``run_all.py``'s job, not this module's.
 
 Every notebook starts with ``run = Run.start("NN_name", globals())`` right after its parameters
 cell. The run reads the notebook's own declared parameter names, so the same code works when
@@ -16,7 +16,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deepfake_iot import figures, report
+from deepfake_iot import publish
 from deepfake_iot.params import notebook_parameters, params_hash
 from deepfake_iot.paths import ensure_dir, handoff, output_root, project_root
 from deepfake_iot.provenance import Stamp
@@ -124,7 +124,7 @@ class Run:
 
     # Publishing --------------------------------------------------------------------------------
     def save_figure(self, fig, name: str, caption: str = "") -> Path:
-        figures.save_figure(fig, name, self.figures_dir, self.stamp, caption)
+        publish.save_figure(fig, name, self.figures_dir, self.stamp, caption)
         return self.figures_dir / f"{name}.png"
 
     def write_table(
@@ -132,10 +132,10 @@ class Run:
     ) -> Path:
         tex = self.folder("paper", "generated", "tables") / f"{name}.tex"
         csv = self.folder("results", "tables") / f"{name}.csv"
-        return report.write_table(frame, tex, csv, self.stamp, digits, column_format)
+        return publish.write_table(frame, tex, csv, self.stamp, digits, column_format)
 
     def write_macros(self, values: dict, digits: int = 3) -> Path:
         """This notebook's numbers for the paper: ``paper/generated/macros_<notebook>.tex``."""
-        return report.write_macros(
+        return publish.write_macros(
             values, self.generated_dir / f"macros_{self.notebook}.tex", self.stamp, digits
         )

@@ -1,7 +1,7 @@
 """Outside the notebooks: execute the numbered notebooks headlessly with papermill, one after
-another, then build the paper (what a single notebook does with its run is ``run.py``'s job).
+another, then build the paper (what a single notebook does with its run is ``notebook_run.py``'s job).
 
-``run_all.sh`` sets up the environment and calls ``python -m deepfake_iot.runner``; the options
+``run_all.sh`` sets up the environment and calls ``python -m deepfake_iot.run_all``; the options
 are the same (see ``--help``). Parameters are checked for every notebook before the first one
 runs; a failing notebook stops the run and its executed copy (the run's log) is named.
 """
@@ -116,7 +116,7 @@ def _stderr_to(log_path: Path):
 # the ipywidgets warning, one retracing warning).
 KERNEL_ARGUMENTS = [
     "--IPKernelApp.capture_fd_output=False",
-    "--IPKernelApp.exec_lines=__import__('deepfake_iot.run').run.quiet_kernel()",
+    "--IPKernelApp.exec_lines=__import__('deepfake_iot.notebook_run').notebook_run.quiet_kernel()",
 ]
 
 
@@ -234,7 +234,7 @@ def open_lab(root: Path, out: Path | None, extra: list[str]) -> int:
 def build_paper(root: Path, out: Path) -> tuple[str, str]:
     """Build ``paper/main.pdf`` under the output root; ``(status, detail)``."""
     from deepfake_iot.browse import load_status
-    from deepfake_iot.paperinfo import write_build_macros
+    from deepfake_iot.build_facts import write_build_macros
 
     try:
         write_build_macros(out, root, load_status(out / "build"))

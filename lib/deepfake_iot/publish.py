@@ -1,17 +1,21 @@
-"""How the notebooks' results reach the paper: LaTeX booktabs tables (with a CSV twin under
-``results/tables``) and ``\\newcommand`` macros under ``paper/generated``, all generated, through
-``Run.write_table`` and ``Run.write_macros``. The facts of the build itself (commit, machine,
-which notebook drew each figure) are ``paperinfo.py``'s."""
+"""How the notebooks' results reach the paper, all generated: figures (PDF for the paper, PNG for
+notebooks and the README, each recorded with its provenance in ``figures/manifest.json``, which
+the captions cite), LaTeX booktabs tables (with a CSV twin under ``results/tables``) and
+``\\newcommand`` macros under ``paper/generated``. Notebooks call them through
+``Run.save_figure``, ``Run.write_table`` and ``Run.write_macros``; every figure is drawn in
+``plots.py``. The facts of the build itself (commit, machine, which notebook drew each figure)
+are ``build_facts.py``'s."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
 
 import pandas as pd
 
-from deepfake_iot.paths import atomic_path, atomic_write_text
+from deepfake_iot.paths import atomic_path, atomic_write_json, atomic_write_text, ensure_dir
 from deepfake_iot.provenance import Stamp
 
 _MACRO = re.compile(r"^[A-Za-z]+$")
@@ -121,3 +125,27 @@ def number_word(count: int) -> str:
     """``count`` in words up to twelve (digits above), as prose writes small counts."""
     count = int(count)
     return NUMBER_WORDS[count] if 0 <= count < len(NUMBER_WORDS) else str(count)
+
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+
+
+def save_figure(
+    fig, name: str, figures_dir: Path, stamp: Stamp, caption: str = "", dpi: int = 150
+) -> dict:
+    """Write ``name.pdf`` and ``name.png`` atomically and record them in the manifest."""
+    if not _NAME.match(name):
+        raise ValueError(f"figure name '{name}' must be lower-case letters, digits, '_' or '-'")
+    figures_dir = ensure_dir(figures_dir)
+    files = []
+    for ext in ("pdf", "png"):
+        target = figures_dir / f"{name}.{ext}"
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight")
+        files.append(target.name)
+    entry = {**stamp.as_dict(), "files": files, "caption": caption}
+    manifest_path = figures_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    manifest[name] = entry
+    atomic_write_json(manifest_path, manifest)
+    return entry
