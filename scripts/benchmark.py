@@ -7,7 +7,7 @@ notebook took in the last run.
     python scripts/benchmark.py --out /tmp/run # another output root
 
 Latencies are medians of single invokes at one thread on one fixed input (the device
-benchmark's method, ``deepfake_iot.bench``). Without ``--measure`` they come from the newest run
+benchmark's method, ``deepfake_iot.timing``). Without ``--measure`` they come from the newest run
 notebook 06 saved under ``results/bench/``; with it, each model's int8 and float32 files are
 timed one right after the other, so both share the machine's conditions. No TensorFlow needed.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from deepfake_iot import bench
+from deepfake_iot import timing
 from deepfake_iot.paths import QUANTIZATION, TEST_METRICS, handoff, project_root
 
 VARIANTS = ("int8_ptq", "float32")
@@ -48,7 +48,7 @@ def newest_bench_run(results: Path) -> pd.DataFrame:
 def measure(files: list[Path], runs: int, warmup: int) -> pd.DataFrame:
     rows = []
     for path in files:
-        result = bench.benchmark_model(path, threads=1, warmup=warmup, runs=runs)
+        result = timing.benchmark_model(path, threads=1, warmup=warmup, runs=runs)
         rows.append({"model": path.parent.name, "variant": path.stem, **result})
         print(f"  {path.parent.name:<28} {path.stem:<9} {result['median_ms']:8.3f} ms", flush=True)
     return pd.DataFrame(rows)
@@ -77,8 +77,8 @@ def summary(out: Path, latency: pd.DataFrame) -> pd.DataFrame:
             for m, v in zip(latency["model"], latency["variant"], strict=True)
         }
     )
-    records = bench.file_records(files, handoff(out, QUANTIZATION))
-    table = bench.tradeoff(latency, records, threads=1)
+    records = timing.file_records(files, handoff(out, QUANTIZATION))
+    table = timing.tradeoff(latency, records, threads=1)
     metrics_path = handoff(out, TEST_METRICS)
     if metrics_path.is_file():
         metrics = pd.read_csv(metrics_path)

@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
-from deepfake_iot import bench, events, facebench  # noqa: E402
+from deepfake_iot import events, frame_path_study, machine  # noqa: E402
 from deepfake_iot.cli import existing_file, int_at_least  # noqa: E402
 from deepfake_iot.demo import DeepfakeClassifier  # noqa: E402
 from deepfake_iot.demo_model import demo_model_path  # noqa: E402
@@ -104,11 +104,11 @@ def main(argv=None) -> int:
         if not args.no_mqtt and broker is None:
             broker_process, broker = start_broker(folder)
         try:
-            clip = facebench.write_portrait_clip(folder / "portrait.mp4", frames=args.frames)
+            clip = frame_path_study.write_portrait_clip(folder / "portrait.mp4", frames=args.frames)
             command = [sys.executable, str(Path(__file__).with_name("gate.py")), "--model", str(args.model),
                        "--video", str(clip), "--events", str(folder / "gate.jsonl")]  # fmt: skip
             command += ["--mqtt", broker] if broker else []
-            code, peak_mb, stdout = bench.peak_rss_of(command)
+            code, peak_mb, stdout = machine.peak_rss_of(command)
             if code != 0:
                 raise SystemExit(f"error: the gate exited with {code}: {stdout.strip()}")
             import cv2

@@ -102,7 +102,7 @@ def device(board=None):
 
 
 def slug(info):
-    """The folder name notebook 06 uses for this board (``bench.device_slug``)."""
+    """The folder name notebook 06 uses for this board (``machine.device_slug``)."""
     board = re.sub(r"\s+rev\s+[\w.]+$", "", str(info.get("board") or "device").strip(), flags=re.I)
     return re.sub(r"[^a-z0-9_]+", "-", board.lower()).strip("-_")[:60] or "device"
 

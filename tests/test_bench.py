@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepfake_iot import bench, runtimes
+from deepfake_iot import frame_path_study, machine, runtimes, timing
 
 from .conftest import ROOT
 from .test_demo import tiny_model
@@ -44,7 +44,7 @@ def test_device_modules_and_notebook_06_import_without_tensorflow():
 def test_device_modules_do_not_import_tensorflow():
     code = (
         "import sys\n"
-        "import deepfake_iot.bench, deepfake_iot.demo, deepfake_iot.inference\n"
+        "import deepfake_iot.timing, deepfake_iot.machine, deepfake_iot.frame_path_study, deepfake_iot.demo, deepfake_iot.inference\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tf_keras'))\n"
         "assert not loaded, loaded[:5]\n"
     )
@@ -54,7 +54,7 @@ def test_device_modules_do_not_import_tensorflow():
 
 def test_benchmark_statistics_are_ordered(tiny_models):
     for path in tiny_models.values():
-        result = bench.benchmark_model(path, threads=1, warmup=2, runs=20)
+        result = timing.benchmark_model(path, threads=1, warmup=2, runs=20)
         assert result["runs"] == 20
         assert (
             result["min_ms"]
@@ -68,11 +68,11 @@ def test_benchmark_statistics_are_ordered(tiny_models):
             assert key in result
         assert result["runtime"] == "ai_edge_litert" and result["cpu_percent"] >= 0
         assert result["model_footprint_mb"] >= 0 and result["threads"] == 1
-    assert bench.benchmark_model(tiny_models["float32"], threads=2, runs=5)["threads"] == 2
+    assert timing.benchmark_model(tiny_models["float32"], threads=2, runs=5)["threads"] == 2
     with pytest.raises(ValueError, match="runs"):
-        bench.benchmark_model(tiny_models["float32"], runs=0)
+        timing.benchmark_model(tiny_models["float32"], runs=0)
     assert (
-        bench.benchmark_model(tiny_models["int8_ptq"], runs=1, min_seconds=0.2, warmup=0)["runs"]
+        timing.benchmark_model(tiny_models["int8_ptq"], runs=1, min_seconds=0.2, warmup=0)["runs"]
         > 1
     )
 
@@ -82,10 +82,10 @@ def test_end_to_end_times_every_stage(tiny_models):
     import cv2
 
     encoded = cv2.imencode(".jpg", frames[0])[1].tobytes()
-    result = bench.end_to_end_benchmark(
+    result = frame_path_study.end_to_end_benchmark(
         tiny_models["int8_ptq"], [frames[0], encoded], detector="haar", runs=4
     )
-    for stage in bench.E2E_STAGES:
+    for stage in frame_path_study.E2E_STAGES:
         assert result[f"{stage}_median_ms"] >= 0
     assert result["frames"] == 4 and result["faces_found"] == 0
     assert result["min_ms"] <= result["median_ms"] <= result["p99_ms"] <= result["max_ms"]
@@ -93,51 +93,51 @@ def test_end_to_end_times_every_stage(tiny_models):
     cv2.ellipse(drawn, (80, 60), (30, 40), 0, 0, 360, (150, 170, 210), -1)
     cv2.circle(drawn, (68, 50), 4, (20, 20, 20), -1)
     cv2.circle(drawn, (92, 50), 4, (20, 20, 20), -1)
-    result = bench.end_to_end_benchmark(
+    result = frame_path_study.end_to_end_benchmark(
         tiny_models["float32"], [drawn], detector="center", threads=1, runs=6
     )
     assert result["frames"] == 6 and result["detector"] == "center"
-    stages = sum(result[f"{stage}_median_ms"] for stage in bench.E2E_STAGES)
-    assert result["invoke_median_ms"] > 0 and stages <= result["max_ms"] * len(bench.E2E_STAGES)
+    stages = sum(result[f"{stage}_median_ms"] for stage in frame_path_study.E2E_STAGES)
+    assert result["invoke_median_ms"] > 0 and stages <= result["max_ms"] * len(frame_path_study.E2E_STAGES)
     with pytest.raises(ValueError, match="at least one frame"):
-        bench.end_to_end_benchmark(tiny_models["float32"], [], detector="center")
+        frame_path_study.end_to_end_benchmark(tiny_models["float32"], [], detector="center")
     with pytest.raises(ValueError, match="decodable"):
-        bench.end_to_end_benchmark(tiny_models["float32"], [b"not a jpeg"], detector="center")
+        frame_path_study.end_to_end_benchmark(tiny_models["float32"], [b"not a jpeg"], detector="center")
     with pytest.raises(ValueError, match="detector"):
-        bench.end_to_end_benchmark(tiny_models["int8_ptq"], frames, detector="yolo")
+        frame_path_study.end_to_end_benchmark(tiny_models["int8_ptq"], frames, detector="yolo")
 
 
 def test_results_round_trip(tmp_path):
-    info = {**bench.device_info(), "board": "Raspberry Pi 4 Model B Rev 1.4"}
-    assert bench.device_slug(info) == "raspberry-pi-4-model-b"
-    assert bench.device_slug({"board": "host x86_64"}) == "host-x86_64"
+    info = {**machine.device_info(), "board": "Raspberry Pi 4 Model B Rev 1.4"}
+    assert machine.device_slug(info) == "raspberry-pi-4-model-b"
+    assert machine.device_slug({"board": "host x86_64"}) == "host-x86_64"
     rows = [
         {"model": "m", "variant": "int8_ptq", "threads": 1, "median_ms": 1.0},
         {"model": "m", "variant": "int8_ptq", "threads": 2, "median_ms": 0.6},
     ]
-    json_path, csv_path = bench.save_results(rows, info, tmp_path)
-    second, _ = bench.save_results(rows[:1], {"board": "host x86_64"}, tmp_path)
+    json_path, csv_path = timing.save_results(rows, info, tmp_path)
+    second, _ = timing.save_results(rows[:1], {"board": "host x86_64"}, tmp_path)
     assert json_path.parent.name == "raspberry-pi-4-model-b" and csv_path.is_file()
     assert json.loads(json_path.read_text())["device"]["board"] == info["board"]
     assert list(pd.read_csv(csv_path)["threads"]) == [1, 2]
-    table = bench.load_device_results(tmp_path)
+    table = timing.load_device_results(tmp_path)
     assert len(table) == 3 and set(table["device"]) == {"raspberry-pi-4-model-b", "host-x86_64"}
     pi = table[table["device"] == "raspberry-pi-4-model-b"]
     assert list(pi["median_ms"]) == [1.0, 0.6] and set(pi["board"]) == {info["board"]}
     assert second.stem in set(table["run"])
-    assert bench.load_device_results(tmp_path / "none").empty
+    assert timing.load_device_results(tmp_path / "none").empty
     (json_path.parent / "broken.json").write_text("{not json")
     with pytest.raises(ValueError, match="broken.json"):
-        bench.load_device_results(tmp_path)
+        timing.load_device_results(tmp_path)
 
 
 def test_device_info_has_the_keys():
-    info = bench.device_info()
+    info = machine.device_info()
     for key in ("board", "cpu", "cores", "governor", "temperature_c", "os", "python", "machine"):
         assert key in info
-    assert info["cores"] >= 1 and bench.device_slug(info)
+    assert info["cores"] >= 1 and machine.device_slug(info)
     pi5 = "Hardware\t: BCM2835\nCPU part\t: 0xd0b\n"
-    assert bench._cpu_name(pi5) == "Cortex-A76 / BCM2835"
+    assert machine._cpu_name(pi5) == "Cortex-A76 / BCM2835"
 
 
 def test_runtimes_side_by_side_each_in_its_own_process(tiny_models, tmp_path):
@@ -202,24 +202,24 @@ def test_file_records_read_the_auc_of_the_file_itself(tmp_path):
     (onnx / "int8_ptq.json").write_text(json.dumps({"validation_auc": 0.7, "input_size": 96}))
     table = tmp_path / "quantization.csv"
     pd.DataFrame({"model": ["light_cnn"], "variant": ["int8_ptq"], "group": ["main"], "val_auc": [0.9]}).to_csv(table)
-    records = bench.file_records([folder / "int8_ptq.tflite", onnx / "int8_ptq.onnx"], table)
+    records = timing.file_records([folder / "int8_ptq.tflite", onnx / "int8_ptq.onnx"], table)
     assert list(records["format"]) == ["tflite", "onnx"] and list(records["val_auc"]) == [0.9, 0.7]
     latency = pd.DataFrame({"model": ["light_cnn"], "variant": ["int8_ptq"], "threads": [1], "median_ms": [1.0],
                             "size_bytes": [1024], "format": ["onnx"]})  # fmt: skip
-    assert bench.tradeoff(latency, records)["val_auc"].tolist() == [0.7]
+    assert timing.tradeoff(latency, records)["val_auc"].tolist() == [0.7]
 
 
 def test_a_gpu_labels_the_device():
     info = {"board": "host x86_64", "gpu": "NVIDIA H100 80GB HBM3"}
-    assert bench.device_slug(info) == "host-x86_64-nvidia-h100-80gb-hbm3"
-    assert bench.device_slug({"board": "host x86_64"}) == "host-x86_64"
+    assert machine.device_slug(info) == "host-x86_64-nvidia-h100-80gb-hbm3"
+    assert machine.device_slug({"board": "host x86_64"}) == "host-x86_64"
 
 
 def test_latency_macros_read_the_one_thread_medians():
     one_thread = pd.DataFrame({"model": ["light_cnn", "light_cnn", "mobilenet_v3_small"],
                                "variant": ["int8_ptq", "float32", "int8_ptq"], "median_ms": [1.0, 3.0, 4.0]})
     latency = one_thread.assign(runtime="ai_edge_litert", peak_rss_mb=[50.0, 60.0, 70.0], threads=1)
-    macros = bench.latency_macros(one_thread, latency, {"cpu": "x"} | bench.device_info(), committed=pd.DataFrame(),
+    macros = timing.latency_macros(one_thread, latency, {"cpu": "x"} | machine.device_info(), committed=pd.DataFrame(),
                                   unsupported=[], untimed_threads=[8], tradeoff_table=pd.DataFrame({"group": ["main", "sweep"]}))
     assert macros["LightIntSpeedup"] == 3.0 and macros["LightVsMobileNetThree"] == 4.0 and macros["MobileNetThreeMs"] == 4.0
     assert macros["NumThreadsNotTimed"] == 1 and macros["NumSweepTimed"] == 1 and "MesoMs" not in macros
@@ -231,6 +231,6 @@ def test_benchmark_files_times_main_files_per_thread_count_and_sweep_files_once(
     bad.write_bytes(b"not a model at all, but long enough")
     files = [tiny_models["float32"], tiny_models["int8_ptq"], bad]
     groups = {("tiny", "float32"): "main", ("tiny", "int8_ptq"): "sweep", ("broken", "float32"): "main"}
-    rows, unsupported = bench.benchmark_files(files, groups, [1, 2], out_root=tmp_path, warmup=0, runs=2, progress=False)
+    rows, unsupported = timing.benchmark_files(files, groups, [1, 2], out_root=tmp_path, warmup=0, runs=2, progress=False)
     assert [(r["variant"], r["threads"]) for r in rows] == [("float32", 1), ("float32", 2), ("int8_ptq", 1)]
     assert len(unsupported) == 1 and unsupported[0]["file"] == "broken/float32.tflite"

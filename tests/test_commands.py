@@ -22,7 +22,7 @@ from .test_demo import portrait
 COMMANDS = {
     "deepfake-iot-demo": ("deepfake_iot.demo", "deepfake_iot.demo_command"),
     "deepfake-iot-score": ("deepfake_iot.score", "deepfake_iot.score"),
-    "deepfake-iot-benchmark-frame-path": ("deepfake_iot.frame_path", "deepfake_iot.frame_path"),
+    "deepfake-iot-benchmark-frame-path": ("deepfake_iot.frame_path_command", "deepfake_iot.frame_path_command"),
     "deepfake-iot-gate": ("deepfake_iot.gate_command", "deepfake_iot.gate_command"),
 }
 
@@ -77,8 +77,8 @@ def test_the_installed_commands_answer_help_where_installed():
         ("score", ["--model", "/nonexistent.tflite", "--csv", "x.csv"], "--model"),
         ("score", ["--model", __file__, "--real", "/nonexistent", "--fake", "."], "--real"),
         ("score", ["--model", __file__, "--csv", __file__, "--frames", "0"], "--frames"),
-        ("frame_path", ["--models", "/nonexistent"], "--models"),
-        ("frame_path", ["--runs", "0"], "--runs"),
+        ("frame_path_command", ["--models", "/nonexistent"], "--models"),
+        ("frame_path_command", ["--runs", "0"], "--runs"),
     ],
 )
 def test_bad_flags_are_refused_naming_the_flag(module, args, flag, capsys):
@@ -100,9 +100,9 @@ def test_score_needs_its_labelled_data_one_way(capsys):
 
 
 def test_a_models_folder_without_the_files_is_an_error_not_the_demo_model(tmp_path, capsys):
-    from deepfake_iot import frame_path
+    from deepfake_iot import frame_path_command
 
-    assert frame_path.main(["--models", str(tmp_path)]) == 2
+    assert frame_path_command.main(["--models", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and str(tmp_path) in err and "float32.tflite" in err
 

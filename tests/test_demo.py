@@ -458,7 +458,7 @@ def test_demo_stays_small_and_off_the_heavy_modules(tiny_models, tmp_path):
         f"    runpy.run_path({str(ROOT / 'scripts' / 'demo.py')!r}, run_name='__main__')\n"
         "except SystemExit as done:\n"
         "    assert done.code == 0, done.code\n"
-        "heavy = {'tensorflow', 'pandas', 'deepfake_iot.bench'} & set(sys.modules)\n"
+        "heavy = {'tensorflow', 'pandas', 'deepfake_iot.timing'} & set(sys.modules)\n"
         "assert not heavy, heavy\n"
         "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
         "print('peak_kb', hwm.split()[1])\n"

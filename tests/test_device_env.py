@@ -25,7 +25,7 @@ MEMORY_LIMIT_MB = 150
 DEVICE_SCRIPT = """
 import json, sys
 import numpy as np
-from deepfake_iot import bench, inference
+from deepfake_iot import detector_study, frame_path_study, inference, machine, timing
 try:
     import tensorflow  # noqa: F401
 except ImportError:
@@ -34,11 +34,11 @@ else:
     sys.exit("tensorflow is importable in the device environment")
 rows = []
 for path in sys.argv[1:]:
-    result = bench.benchmark_model(path, threads=1, warmup=3, runs=30)
+    result = timing.benchmark_model(path, threads=1, warmup=3, runs=30)
     rows.append({"file": path, **result})
-from deepfake_iot import facebench
-frame = facebench.portrait_frames((640, 480))[30]["frame"]
-e2e = bench.end_to_end_benchmark(sys.argv[-1], [frame], detector="blazeface_short", runs=5)
+from deepfake_iot import detector_study, frame_path_study, machine, timing
+frame = detector_study.portrait_frames((640, 480))[30]["frame"]
+e2e = frame_path_study.end_to_end_benchmark(sys.argv[-1], [frame], detector="blazeface_short", runs=5)
 assert "tensorflow" not in sys.modules
 print(json.dumps({"rows": rows, "end_to_end": e2e, "numpy": np.__version__}))
 """
@@ -103,13 +103,13 @@ def test_device_environment_runs_the_benchmark_without_tensorflow(
 def test_device_environment_runs_the_demo_within_its_memory(device_python, tiny_tflite, tmp_path):
     """The demo as deployed: a process of its own, BlazeFace and the classifier loaded, camera
     frames flowing; its own peak resident memory stays under the limit."""
-    from deepfake_iot import bench, facebench
+    from deepfake_iot import frame_path_study, machine
 
-    clip = facebench.write_portrait_clip(tmp_path / "clip.mp4", frames=40)
+    clip = frame_path_study.write_portrait_clip(tmp_path / "clip.mp4", frames=40)
     command = [str(device_python), str(ROOT / "scripts" / "demo.py"), "--model", str(tiny_tflite[-1]),
                "--video", str(clip), "--out", str(tmp_path / "annotated.mp4"), "--no-window",
                "--log", str(tmp_path / "log.csv")]  # fmt: skip
-    code, peak_mb, stdout = bench.peak_rss_of(command, timeout=120, cwd=tmp_path)
+    code, peak_mb, stdout = machine.peak_rss_of(command, timeout=120, cwd=tmp_path)
     print(f"demo process in the device environment: peak {peak_mb:.0f} MB")
     assert code == 0, stdout[-2000:]
     assert "40 frame(s)" in stdout and (tmp_path / "annotated.mp4").stat().st_size > 0
@@ -139,10 +139,10 @@ def test_the_committed_demo_model_runs_on_the_device(device_python, tmp_path):
     assert sidecar["profile"] == "demo_model" and len(sidecar["commit"]) >= 7
     assert sidecar["dataset"] == "synthetic" and "not a detector for real faces" in sidecar["note"]
     assert 50_000 < model.stat().st_size < 200_000
-    from deepfake_iot import facebench
+    from deepfake_iot import detector_study
 
-    frame, _ = facebench.place_portrait(facebench.load_portrait(), (640, 480), 0.4, (0.5, 0.5), 0.0,
-                                        facebench.room_background((640, 480), 0))  # fmt: skip
+    frame, _ = detector_study.place_portrait(detector_study.load_portrait(), (640, 480), 0.4, (0.5, 0.5), 0.0,
+                                        detector_study.room_background((640, 480), 0))  # fmt: skip
     import cv2
 
     cv2.imwrite(str(tmp_path / "portrait.jpg"), frame)
@@ -212,10 +212,10 @@ def test_the_demo_finds_the_same_faces_and_decides_the_same_on_the_onnx_file(onn
     int8 output step."""
     import csv
 
-    from deepfake_iot import facebench
+    from deepfake_iot import frame_path_study
     from deepfake_iot.demo_model import demo_model_path, demo_onnx_path
 
-    clip = facebench.write_portrait_clip(tmp_path / "clip.mp4", frames=40)
+    clip = frame_path_study.write_portrait_clip(tmp_path / "clip.mp4", frames=40)
     logs, summaries = {}, {}
     for model in (demo_model_path(), demo_onnx_path()):
         log = tmp_path / f"{model.suffix[1:]}.csv"
@@ -242,9 +242,9 @@ def test_the_plain_device_environment_lists_an_onnx_file_it_cannot_run(device_py
     folder.mkdir(parents=True)
     (folder / "int8_ptq.onnx").write_bytes(demo_onnx_path().read_bytes())
     code = (
-        "import sys\nfrom pathlib import Path\nfrom deepfake_iot import bench\n"
+        "import sys\nfrom pathlib import Path\nfrom deepfake_iot import latency\n"
         "path = Path(sys.argv[1])\n"
-        "rows, unsupported = bench.benchmark_files([path], {('light_cnn', 'int8_ptq'): 'main'}, [1], out_root=path.parents[3],"
+        "rows, unsupported = timing.benchmark_files([path], {('light_cnn', 'int8_ptq'): 'main'}, [1], out_root=path.parents[3],"
         " warmup=0, runs=2, progress=False)\n"
         "print(len(rows), unsupported[0]['file'], unsupported[0]['reason'])\n"
     )

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepfake_iot import bench, facebench
+from deepfake_iot import detector_study, frame_path_study, machine, timing
 from deepfake_iot.claims import DEVICE, Limits, frame_path_targets
 from deepfake_iot.data import faces
 from deepfake_iot.params import load_params
@@ -18,7 +18,7 @@ from .test_demo import tiny_model
 
 @pytest.fixture(scope="module")
 def portrait():
-    return facebench.load_portrait()
+    return detector_study.load_portrait()
 
 
 @pytest.fixture(scope="module")
@@ -53,29 +53,29 @@ def test_blazeface_finds_the_hand_checked_face(portrait, detectors, name, least_
     found = detectors[name].detections(portrait)
     assert len(found) == 1, found
     face = found[0]
-    assert facebench.iou(face["box"], facebench.PORTRAIT_FACE_BOX) >= least_iou, face["box"]
+    assert detector_study.iou(face["box"], detector_study.PORTRAIT_FACE_BOX) >= least_iou, face["box"]
     assert face["score"] > 0.7
     right_eye, left_eye, nose, mouth = face["keypoints"][:4]
     # the subject's right eye is on the image's left; eyes above the nose above the mouth
     assert right_eye[0] < nose[0] < left_eye[0]
     assert max(right_eye[1], left_eye[1]) < nose[1] < mouth[1]
-    x, y, w, h = facebench.PORTRAIT_FACE_BOX
+    x, y, w, h = detector_study.PORTRAIT_FACE_BOX
     assert x < nose[0] < x + w and y < nose[1] < y + h
 
 
 def test_the_letterbox_is_undone_on_camera_frames(portrait, detectors):
     for size in ((640, 480), (1280, 720), (480, 640)):
-        frame, box = facebench.place_portrait(
-            portrait, size, 0.4, (0.3, 0.45), 0.0, facebench.room_background(size, 3)
+        frame, box = detector_study.place_portrait(
+            portrait, size, 0.4, (0.3, 0.45), 0.0, detector_study.room_background(size, 3)
         )
         for name, detector in detectors.items():
             best = faces.largest_face(detector.detect(frame))
             assert best is not None, (name, size)
-            assert facebench.iou(best, box) >= 0.6, (name, size, best, box)
+            assert detector_study.iou(best, box) >= 0.6, (name, size, best, box)
 
 
 def test_no_detection_on_face_free_frames(detectors):
-    for frame in facebench.face_free_frames(count=8):
+    for frame in detector_study.face_free_frames(count=8):
         for name, detector in detectors.items():
             assert detector.detect(frame) == [], name
 
@@ -113,8 +113,8 @@ def test_extraction_benchmark_and_demo_crop_alike(portrait, tmp_path, monkeypatc
     from deepfake_iot import demo
     from deepfake_iot.data.extract import extract_face_crops
 
-    frame, _ = facebench.place_portrait(
-        portrait, (640, 480), 0.4, (0.5, 0.5), 0.0, facebench.room_background((640, 480), 1)
+    frame, _ = detector_study.place_portrait(
+        portrait, (640, 480), 0.4, (0.5, 0.5), 0.0, detector_study.room_background((640, 480), 1)
     )
     cv2.imwrite(str(tmp_path / "face.png"), frame)
     calls = []
@@ -132,7 +132,7 @@ def test_extraction_benchmark_and_demo_crop_alike(portrait, tmp_path, monkeypatc
                                   detector="blazeface_short", workers=1, progress=False)  # fmt: skip
     model = tiny_model(tmp_path / "tiny", "float32")
     encoded = cv2.imencode(".png", frame)[1].tobytes()
-    bench.end_to_end_benchmark(model, [encoded], detector="blazeface_short", enlarge=1.3, runs=1)
+    frame_path_study.end_to_end_benchmark(model, [encoded], detector="blazeface_short", enlarge=1.3, runs=1)
     classifier = demo.DeepfakeClassifier(model, detector="blazeface_short", enlarge=1.3)
     classifier.annotate(frame)
     assert len(calls) == 3 and calls[0] == calls[1] == calls[2], calls
@@ -141,13 +141,13 @@ def test_extraction_benchmark_and_demo_crop_alike(portrait, tmp_path, monkeypatc
 
 
 def test_portrait_frames_cover_sizes_angles_and_degradations():
-    frames = facebench.portrait_frames((640, 480))
-    assert {f["angle"] for f in frames} == set(facebench.ANGLES_DEG)
-    assert {f["face_fraction"] for f in frames} == set(facebench.FACE_FRACTIONS)
+    frames = detector_study.portrait_frames((640, 480))
+    assert {f["angle"] for f in frames} == set(detector_study.ANGLES_DEG)
+    assert {f["face_fraction"] for f in frames} == set(detector_study.FACE_FRACTIONS)
     for item in frames:
         x, y, w, h = item["box"]
         assert item["frame"].shape == (480, 640, 3) and 0 <= x and x + w <= 640 and y + h <= 480
-    degraded = facebench.degraded_frames(frames[:2], names=("jpeg", "low_light"), levels=(1, 5))
+    degraded = detector_study.degraded_frames(frames[:2], names=("jpeg", "low_light"), levels=(1, 5))
     assert len(degraded) == 8 and {d["level"] for d in degraded} == {1, 5}
     assert degraded[-1]["frame"].mean() < frames[1]["frame"].mean()  # low light, level 5
 
@@ -161,11 +161,11 @@ def test_quality_tables_from_known_rows():
         {"detector": "b", "degradation": "jpeg", "level": 1, "found": True, "boxes": 1, "ms": 9.0},
         {"detector": "b", "degradation": "face-free", "level": 0, "found": False, "boxes": 0, "ms": 9.0},
     ])  # fmt: skip
-    summary = facebench.quality_summary(rows).set_index("detector")
+    summary = detector_study.quality_summary(rows).set_index("detector")
     assert summary.loc["a", "clean_rate"] == 1 and summary.loc["a", "degraded_rate"] == 0
     assert summary.loc["a", "false_per_frame"] == 2 and summary.loc["b", "false_per_frame"] == 0
     assert summary.loc["a", "median_ms"] == 2.0
-    rates = facebench.rate_table(rows)
+    rates = detector_study.rate_table(rows)
     assert list(rates.columns) == ["degradation", "level", "a", "b"] and len(rates) == 2
 
 
@@ -189,32 +189,32 @@ def test_frame_path_targets_verdicts():
 
 
 def test_thread_counts_stop_at_the_cores():
-    assert bench.thread_counts([4, 1, 2, 2], cores=2) == ([1, 2], [4])
-    assert bench.thread_counts([1], cores=1) == ([1], [])
+    assert machine.thread_counts([4, 1, 2, 2], cores=2) == ([1, 2], [4])
+    assert machine.thread_counts([1], cores=1) == ([1], [])
     with pytest.raises(ValueError, match="thread counts"):
-        bench.thread_counts([0, 1])
+        machine.thread_counts([0, 1])
 
 
 def test_select_files_names_what_is_missing(tmp_path):
     (tmp_path / "models" / "tflite" / "m").mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match="no .tflite files"):
-        bench.select_files(tmp_path, tmp_path / "models" / "tflite")
+        timing.select_files(tmp_path, tmp_path / "models" / "tflite")
     (tmp_path / "models" / "tflite" / "m" / "int8_ptq.tflite").write_bytes(b"x")
     (tmp_path / "models" / "tflite" / "m" / ".int8_ptq.tflite.tmp.tflite").write_bytes(b"x")
-    assert [p.name for p in bench.select_files(tmp_path, tmp_path / "models" / "tflite")] == [
+    assert [p.name for p in timing.select_files(tmp_path, tmp_path / "models" / "tflite")] == [
         "int8_ptq.tflite"
     ]
     with pytest.raises(FileNotFoundError, match="gone.tflite, also.tflite"):
-        bench.select_files(tmp_path, tmp_path, ["models/tflite/m/int8_ptq.tflite", "gone.tflite",
+        timing.select_files(tmp_path, tmp_path, ["models/tflite/m/int8_ptq.tflite", "gone.tflite",
                                                 "also.tflite"])  # fmt: skip
-    assert list(bench.latency_frame([]).columns)[:3] == ["model", "variant", "group"]
+    assert list(timing.latency_frame([]).columns)[:3] == ["model", "variant", "group"]
 
 
 def test_peak_memory_is_the_childs_own():
     ballast = np.ones(40_000_000)  # 300 MB in this process must not count for the child
-    code, small, out = bench.peak_rss_of([sys.executable, "-c", "print('hi')"])
+    code, small, out = machine.peak_rss_of([sys.executable, "-c", "print('hi')"])
     assert code == 0 and out.strip() == "hi" and small < 60, small
-    code, large, _ = bench.peak_rss_of(
+    code, large, _ = machine.peak_rss_of(
         [sys.executable, "-c", "import numpy; a = numpy.ones(25_000_000); a += 1"]
     )
     assert code == 0 and large > 190, large

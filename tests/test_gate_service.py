@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepfake_iot import facebench, inference
+from deepfake_iot import detector_study, frame_path_study, inference
 from deepfake_iot.demo_model import demo_model_path
 
 from .conftest import ROOT
@@ -68,7 +68,7 @@ def model(tmp_path_factory):
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
     """60 frames of the portrait drifting at 15 fps: 4 s played in real time, 10 decisions."""
-    return facebench.write_portrait_clip(tmp_path_factory.mktemp("clip") / "portrait.mp4", frames=60, fps=15.0)
+    return frame_path_study.write_portrait_clip(tmp_path_factory.mktemp("clip") / "portrait.mp4", frames=60, fps=15.0)
 
 
 def free_port() -> int:
@@ -194,7 +194,7 @@ def test_decisions_survive_the_broker_going_away_and_coming_back(python, model, 
     """The broker is killed mid-run and started again on its port 2 s later: every decision of
     the events file reaches the subscriber, duplicates only where QoS 1 allows them (a decision
     the broker took but had not acknowledged when it died, sent again)."""
-    long_clip = facebench.write_portrait_clip(tmp_path / "long.mp4", frames=150, fps=15.0)
+    long_clip = frame_path_study.write_portrait_clip(tmp_path / "long.mp4", frames=150, fps=15.0)
     server = Broker(tmp_path)
     subscriber = Subscriber(python, server.port, tmp_path / "received.jsonl")
     log = tmp_path / "events.jsonl"
@@ -284,7 +284,7 @@ def test_a_stream_that_stops_ends_the_run_and_bad_frames_are_skipped(python, mod
     assert len(events(tmp_path / "events.jsonl")) == 10
     folder = tmp_path / "images"
     folder.mkdir()
-    for index, item in enumerate(facebench.portrait_frames()[:7]):
+    for index, item in enumerate(detector_study.portrait_frames()[:7]):
         import cv2
 
         cv2.imwrite(str(folder / f"{index:02d}.png"), item["frame"])
@@ -296,7 +296,7 @@ def test_a_stream_that_stops_ends_the_run_and_bad_frames_are_skipped(python, mod
 def test_a_soak_of_ten_thousand_frames_keeps_memory_flat(python, model, broker, tmp_path):
     """10,000 frames of a small looping clip with events and MQTT on: every decision delivered,
     and the resident memory the events carry grows by under 5 MB from the first tenth to the end."""
-    small = facebench.write_portrait_clip(tmp_path / "small.mp4", size=(320, 240), frames=50, fps=15.0)
+    small = frame_path_study.write_portrait_clip(tmp_path / "small.mp4", size=(320, 240), frames=50, fps=15.0)
     log = tmp_path / "events.jsonl"
     code, stdout, stderr = finish(gate(python, "--model", model, "--video", small, "--loop", "--max-frames", 10_000,
                                        "--window", 25, "--events", log, "--mqtt", f"127.0.0.1:{broker.port}"),

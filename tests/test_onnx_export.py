@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepfake_iot import bench, evaluate, inference, onnx_export, runtimes
+from deepfake_iot import evaluate, inference, onnx_export, runtimes, timing
 
 from .conftest import ROOT
 
@@ -150,7 +150,7 @@ def test_a_trtexec_log_becomes_a_device_run_the_latency_table_reads(tmp_path):
                "--board", "NVIDIA Jetson Nano Developer Kit", "--out", str(tmp_path / "device")]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    runs = bench.load_device_results(tmp_path / "device")
+    runs = timing.load_device_results(tmp_path / "device")
     row = runs.iloc[0]
     assert row["device"] == "nvidia-jetson-nano-developer-kit" and row["runtime"] == "tensorrt 8.2.1 (int8)"
     assert (row["median_ms"], row["p99_ms"], row["throughput_fps"], row["threads"]) == (0.648, 0.81, 1520.7, 1)

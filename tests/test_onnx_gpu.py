@@ -8,7 +8,7 @@ GPU check. The CPU provider is tested everywhere (``test_inference.py``, ``test_
 import numpy as np
 import pytest
 
-from deepfake_iot import bench, inference
+from deepfake_iot import inference, timing
 from deepfake_iot.demo_model import demo_onnx_path
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
@@ -38,6 +38,6 @@ def test_a_gpu_provider_scores_as_the_cpu_does(short):
 @pytest.mark.parametrize("short", sorted(GPU_PROVIDERS))
 def test_the_benchmark_names_the_gpu_provider(short):
     name = _require(short)
-    row = bench.benchmark_model(demo_onnx_path(), warmup=20, runs=50, providers=[short, "cpu"])
+    row = timing.benchmark_model(demo_onnx_path(), warmup=20, runs=50, providers=[short, "cpu"])
     assert row["provider"] == name.replace("ExecutionProvider", "") and row["runtime"] == "onnxruntime"
     assert row["min_ms"] <= row["median_ms"] <= row["max_ms"]

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepfake_iot import facebench, gate, inference
+from deepfake_iot import detector_study, gate, inference
 from deepfake_iot.data import faces
 from deepfake_iot.presentation import PresentationGate, operating_point
 
@@ -57,9 +57,9 @@ def test_a_target_without_an_operating_point_falls_back_on_the_validation_thresh
 
 
 def test_the_tracker_keeps_a_moving_face_that_short_range_loses():
-    sequence = facebench.moving_portrait(frames=80)
+    sequence = detector_study.moving_portrait(frames=80)
     detectors = {"blazeface_short": faces.make_detector("blazeface_short"), "tracked": faces.make_tracker()}
-    _, summary = facebench.tracking_quality(detectors, sequence)
+    _, summary = detector_study.tracking_quality(detectors, sequence)
     rates = summary.set_index("detector")["found_rate"]
     assert rates["tracked"] >= 0.97 and rates["tracked"] > rates["blazeface_short"], summary
     assert (summary["false_per_frame"] == 0).all(), summary

@@ -210,20 +210,20 @@ def test_extraction_killed_then_resumed_equals_whole_run(image_dataset, tmp_path
 WRITER = textwrap.dedent(
     """
     import sys
-    from deepfake_iot import bench, paths
+    from deepfake_iot import paths, timing
     out = sys.argv[1]
     big = [{"model": f"m{i}", "variant": "int8", "median_ms": i * 0.5} for i in range(40000)]
     version = 0
     while True:
         version += 1
         paths.atomic_write_json(f"{out}/evaluation.json", {"version": version, "rows": big})
-        bench.save_results(big[:2000], {"board": "test board"}, f"{out}/device")
+        timing.save_results(big[:2000], {"board": "test board"}, f"{out}/device")
     """
 )
 
 
 def test_result_writers_killed_repeatedly_never_leave_half_a_file(tmp_path):
-    from deepfake_iot import bench
+    from deepfake_iot import timing
 
     target = tmp_path / "evaluation.json"
     for round_ in range(4):  # kills land at different moments of the writing loop
@@ -235,7 +235,7 @@ def test_result_writers_killed_repeatedly_never_leave_half_a_file(tmp_path):
         _kill_when([WRITER, str(tmp_path)], written_again)
         data = json.loads(target.read_text())  # never a half-written JSON
         assert data["version"] >= 1 and len(data["rows"]) == 40000
-        runs = bench.load_device_results(tmp_path / "device")
+        runs = timing.load_device_results(tmp_path / "device")
         assert len(runs) % 2000 == 0  # whole runs only; none yet when the kill beat the first write
 
 

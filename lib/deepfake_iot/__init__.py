@@ -2,8 +2,9 @@
 
 Two sides, one rule: the TensorFlow side (augment, pipeline, models, train, quantize,
 onnx_export, explain) may import TensorFlow; everything else (paths, params, data, plan, metrics,
-evaluate, analysis, plots, publish, inference, onnx_backend, bench, runtimes, demo, score,
-progress, presentation, sources, events, the commands) never does, so the device notebook runs
+evaluate, analysis, plots, publish, inference, onnx_backend, machine, timing, frame_path_study,
+detector_study, runtimes, demo, score, progress, presentation, sources, events, the commands)
+never does, so the device notebook runs
 with only a TFLite runtime (and ONNX Runtime where installed) and importing a helper stays cheap.
 
 Where things are, in data-flow order (and what a newcomer edits):
@@ -52,7 +53,14 @@ Where things are, in data-flow order (and what a newcomer edits):
 ``events.py``               MQTT with a retained status and a queue while the broker is away)
 ``plots.py``                every figure, drawn (add a figure: a function here, saved by
                             ``Run.save_figure`` in its notebook); ``explain.py`` computes Grad-CAM
-``bench.py``, ``facebench.py``  the device benchmark and the frame path (notebook 06)
+``machine.py``              this machine as a benchmark reports it (board, CPU, GPU, OS), the
+                            thread counts it can time, a process's peak memory
+``timing.py``               invoke timing of every model file, its result files, the latency
+                            table, trade-off and macros (notebook 06)
+``frame_path_study.py``     the whole frame path on camera frames (decode, detect, crop,
+                            classify), its table, sentence and macros, the demo's memory
+``detector_study.py``       the face detectors and the gate's tracker on camera frames of a real
+                            portrait: detection rate under the degradations, false boxes
 ``runtimes.py``             the runtimes side by side, each in a process of its own: LiteRT on
                             ``.tflite``, ONNX Runtime on ``.onnx``, the provider named
 ``claims.py``               the paper's claims, met or missed, each limit a ``target_*``
@@ -67,7 +75,7 @@ Where things are, in data-flow order (and what a newcomer edits):
 ``demo.py``, ``demo_model.py``  the camera demo and its committed model; ``browse.py`` a run's files
 ``demo_command.py``,        the installed commands (``[project.scripts]``): the demo, scoring
 ``score.py``,               one's own labelled data, the frame-path benchmark; ``cli.py`` their
-``frame_path.py``,          checked flags and quiet native output
+``frame_path_command.py``,  checked flags and quiet native output
 ``cli.py``
 ``progress.py``             where a running notebook is: the kernel's status line, the runner's ticker
 ``params.py``,              parameter files and notebook parameters; provenance stamps (commit,

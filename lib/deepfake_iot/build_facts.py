@@ -15,11 +15,10 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
-import subprocess
 from importlib import metadata
 from pathlib import Path
 
+from deepfake_iot.machine import device_info
 from deepfake_iot.paths import (
     ABLATION,
     CROSS_DATASET,
@@ -48,25 +47,6 @@ def _memory_gib() -> float | None:
     return pages * size / 2**30
 
 
-def _gpus() -> str:
-    if not shutil.which("nvidia-smi"):
-        return "none"
-    try:
-        listing = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return "none"
-    names = [line.strip() for line in listing.splitlines() if line.strip()]
-    if not names:
-        return "none"
-    return ", ".join(f"{names.count(n)} x {n}" for n in dict.fromkeys(names))
-
-
 def _version(package: str) -> str:
     try:
         return metadata.version(package)
@@ -75,16 +55,15 @@ def _version(package: str) -> str:
 
 
 def machine_info() -> dict:
-    """The build machine in a few words (no TensorFlow import: versions come from metadata)."""
-    from deepfake_iot.bench import device_info
-
+    """The build machine in a few words, from ``machine.device_info`` (no TensorFlow import:
+    versions come from metadata)."""
     info = device_info()
     memory = _memory_gib()
     return {
         "cpu": info["cpu"],
         "cores": info["cores"] or 0,
         "memory_gib": round(memory) if memory else 0,
-        "gpu": _gpus(),
+        "gpu": ", ".join(f"{info['gpus'].count(n)} x {n}" for n in dict.fromkeys(info["gpus"])) or "none",
         "os": info["os"],
         "python": platform.python_version(),
         "tensorflow": _version("tensorflow"),

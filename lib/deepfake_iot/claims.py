@@ -144,8 +144,8 @@ def frame_path_targets(frame_path: pd.DataFrame, rates: pd.DataFrame, quality: p
                        frame: str = "640x480") -> pd.DataFrame:  # fmt: skip
     """The whole frame path's targets, from numbers measured side by side in one run.
 
-    ``frame_path``: ``facebench.frame_path_table`` rows (one thread are used); ``rates``:
-    ``facebench.rate_table``; ``quality``: ``facebench.quality_summary``; ``runtimes``: bare
+    ``frame_path``: ``frame_path_study.frame_path_table`` rows (one thread are used); ``rates``:
+    ``detector_study.rate_table``; ``quality``: ``detector_study.quality_summary``; ``runtimes``: bare
     invoke rows (``runtime, model, variant, median_ms``) of the light CNN under the pinned
     runtime; ``demo_peak_mb``: the demo process's peak resident memory.
     """
@@ -181,7 +181,7 @@ def frame_path_targets(frame_path: pd.DataFrame, rates: pd.DataFrame, quality: p
 
 
 def tracking_targets(summary: pd.DataFrame, limits: Limits, tracker: str = "tracked") -> pd.DataFrame:
-    """The gate's face tracker on the moving portrait (``facebench.tracking_summary``): the share
+    """The gate's face tracker on the moving portrait (``detector_study.tracking_summary``): the share
     of face frames it finds, its median cost against short-range on the whole frame, and no false
     box on the face-free frames."""
     rows = summary.set_index("detector")

@@ -401,7 +401,7 @@ def quantization_figure(results: pd.DataFrame, figsize=(5.5, 3.6)):
 def latency_figure(latency: pd.DataFrame, threads: int = 1):
     """Bare-invoke latency per file (log): bar at the median, whiskers from min to p99.
 
-    ``latency`` has ``model``, ``variant``, ``median_ms``, ``min_ms``, ``p99_ms`` (one row per file,
+    ``timing`` has ``model``, ``variant``, ``median_ms``, ``min_ms``, ``p99_ms`` (one row per file,
     as measured at ``threads``, which only labels the axis)."""
     _require(latency, ("model", "variant", "median_ms", "min_ms", "p99_ms"), "latency_figure")
     names = latency["model"].map(pretty) + " " + latency["variant"].map(pretty)
@@ -455,7 +455,7 @@ def thread_scaling_figure(latency: pd.DataFrame, figsize=(4.5, 3.0)):
 
 def tradeoff_figure(trade: pd.DataFrame, figsize=(5.5, 3.8)):
     """int8 latency (log) against validation AUC of the int8 files: the compared models and the
-    light CNN sweep, each point named. ``trade`` is ``bench.tradeoff``'s table."""
+    light CNN sweep, each point named. ``trade`` is ``timing.tradeoff``'s table."""
     _require(trade, ("model", "group", "int8_ms", "val_auc"), "tradeoff_figure")
     fig, ax = plt.subplots(figsize=figsize)
     for kind, color, marker in (("main", "C0", "o"), ("sweep", "C1", "s")):
@@ -476,7 +476,7 @@ def tradeoff_figure(trade: pd.DataFrame, figsize=(5.5, 3.8)):
 def detection_rate_figure(rates: pd.DataFrame, ncols: int = 3, panel_size=(2.6, 2.1)):
     """Face detection rate against degradation level, one panel per degradation, one line per
     detector; the clean frames' rate is level 0 of every panel. ``rates`` is
-    ``facebench.rate_table``'s frame (degradation, level, one column per detector)."""
+    ``detector_study.rate_table``'s frame (degradation, level, one column per detector)."""
     _require(rates, ("degradation", "level"), "rates")
     detectors = [c for c in rates.columns if c not in ("degradation", "level")]
     clean = rates[rates["degradation"] == "none"]
@@ -506,7 +506,7 @@ def frame_path_figure(frame_path: pd.DataFrame, threads: int = 1, figsize=(3.6, 
     """Median time per camera frame of each stage (decode, detect, crop, classify) and of the
     whole path without decoding, one row per frame size and detector, at ``threads``, on a log
     axis (the stages differ by orders of magnitude). ``frame_path`` is
-    ``facebench.frame_path_table``'s frame."""
+    ``frame_path_study.frame_path_table``'s frame."""
     _require(frame_path, ("frame", "detector", "threads", "decode_median_ms", "detect_median_ms",
                           "crop_median_ms", "classify_median_ms", "path_median_ms"), "frame_path")  # fmt: skip
     part = frame_path[frame_path["threads"] == threads].reset_index(drop=True)

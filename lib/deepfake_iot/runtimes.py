@@ -5,7 +5,7 @@ notebook 04) with the execution provider it ran on. Device side: no TensorFlow i
 the TensorFlow runtime, when installed, is imported only in its own worker process.
 
 ``python -m deepfake_iot.runtimes [--runtime R] [--providers P] FILE...`` is the worker: one JSON
-line per file (``bench.benchmark_model``'s result, or ``error``).
+line per file (``timing.benchmark_model``'s result, or ``error``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepfake_iot import bench, inference
+from deepfake_iot import inference, timing
 
 RUNTIME_MODULES = {"ai_edge_litert": "ai_edge_litert", "tflite_runtime": "tflite_runtime",
                    "tensorflow": "tensorflow", inference.ONNX_RUNTIME: "onnxruntime"}  # fmt: skip
@@ -178,7 +178,7 @@ def _main(argv=None) -> int:
     args = parser.parse_args(argv)
     for path in args.files:
         try:
-            row = bench.benchmark_model(path, threads=args.threads, warmup=args.warmup, runs=args.runs,
+            row = timing.benchmark_model(path, threads=args.threads, warmup=args.warmup, runs=args.runs,
                                         runtime=args.runtime, providers=args.providers)  # fmt: skip
         except (ValueError, ImportError) as error:
             name = inference.ONNX_RUNTIME if inference.model_format(path) == "onnx" else args.runtime

@@ -34,21 +34,37 @@ from deepfake_iot.data.faces import largest_face
 from deepfake_iot.paths import installed_file
 
 PORTRAIT_FILE = "grace_hopper.jpg"
+
+
 # (x, y, w, h) in the 512x600 portrait, checked by hand on a 50-pixel grid: cheek to cheek,
 # eyebrows to chin (BlazeFace's convention: the box ends above the hairline).
 PORTRAIT_FACE_BOX = (165, 140, 195, 195)
+
+
 # Regions of the portrait with no face in them, for face-free frames: the flag (left), the
 # uniform and medals (bottom).
 PORTRAIT_FACE_FREE = ((0, 0, 150, 330), (0, 380, 512, 220))
+
+
 FRAME_SIZES = {"640x480": (640, 480), "1280x720": (1280, 720)}
+
+
 # Face side as a fraction of the frame height: a face gate at arm's length down to a face
 # across a room.
 FACE_FRACTIONS = (0.12, 0.2, 0.3, 0.45, 0.6)
+
+
 ANGLES_DEG = (-25.0, 0.0, 25.0)
+
+
 # Where the face centre lands, as a fraction of the frame's width and height.
 POSITIONS = ((0.5, 0.5), (0.3, 0.4), (0.7, 0.6))
+
+
 DETECTION_DEGRADATIONS = ("gaussian_blur", "motion_blur", "low_light", "gaussian_noise", "jpeg",
                           "downscale")  # fmt: skip
+
+
 IOU_FOUND = 0.5
 
 
@@ -257,89 +273,6 @@ def rate_table(per_frame: pd.DataFrame) -> pd.DataFrame:
                              aggfunc="mean").reset_index()  # fmt: skip
 
 
-def camera_jpegs(frames: list, quality: int = 90) -> list[bytes]:
-    """Frames JPEG-encoded as a camera delivers them (``quality`` as a typical webcam's MJPEG)."""
-    encoded = []
-    for frame in frames:
-        ok, buffer = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-        if not ok:
-            raise RuntimeError("OpenCV failed to encode a JPEG frame")
-        encoded.append(buffer.tobytes())
-    return encoded
-
-
-def frame_path_table(model_path, detectors, sizes=("640x480", "1280x720"), threads=(1,),
-                     frames: int = 20, enlarge: float = 1.3, runtime: str | None = None,
-                     detector_model=None, seed: int = 0, providers=None) -> pd.DataFrame:  # fmt: skip
-    """The whole frame path on camera-sized JPEG frames of the real portrait, per frame size,
-    detector and thread count: ``bench.end_to_end_benchmark``'s stage medians (decode, detect,
-    crop, classify, invoke), the path without decoding and its frames per second, and the faces
-    found. ``detector_model`` is passed to a detector of the same kind only (a BlazeFace file
-    for BlazeFace, a cascade for Haar); ``providers``: ONNX Runtime's, for an ``.onnx`` model."""
-    from deepfake_iot import bench
-
-    rows = []
-    for size_name in sizes:
-        if size_name not in FRAME_SIZES:
-            raise ValueError(
-                f"unknown frame size {size_name!r}; expected one of {list(FRAME_SIZES)}"
-            )
-        placed = portrait_frames(FRAME_SIZES[size_name], seed=seed)
-        step = max(1, len(placed) // frames)
-        jpegs = camera_jpegs([item["frame"] for item in placed[::step][:frames]])
-        for name in detectors:
-            for count in threads:
-                result = bench.end_to_end_benchmark(model_path, jpegs, detector=name, threads=count,
-                                                    enlarge=enlarge, runtime=runtime,
-                                                    detector_model=detector_model, providers=providers)  # fmt: skip
-                rows.append({"frame": size_name, **result})
-    return pd.DataFrame(rows)
-
-
-def write_portrait_clip(path: Path | str, size: tuple[int, int] = (640, 480), frames: int = 60,
-                        fps: float = 15.0, seed: int = 0) -> Path:  # fmt: skip
-    """A video of the portrait drifting across a room scene, as a webcam would film it (mp4)."""
-    width, height = size
-    portrait = load_portrait()
-    background = room_background(size, seed)
-    path = Path(path)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    if not writer.isOpened():
-        raise ValueError(f"cannot write video {path}")
-    try:
-        for index in range(frames):
-            phase = index / max(1, frames - 1)
-            centre = (0.35 + 0.3 * phase, 0.5 + 0.05 * math.sin(6.28 * phase))
-            frame, _ = place_portrait(portrait, size, 0.4, centre, 10.0 * math.sin(6.28 * phase),
-                                      background)  # fmt: skip
-            writer.write(frame)
-    finally:
-        writer.release()
-    return path
-
-
-def demo_process_memory(model_path, detector: str, clip: Path | str, python: str | None = None,
-                        frames: int = 60, providers=None) -> dict:  # fmt: skip
-    """Run the demo (``scripts/demo.py``) on ``clip`` as a process of its own, the way a device
-    deploys it (detector and classifier loaded, frames flowing, no window), and report its peak
-    resident memory (MB), exit code and summary line."""
-    import sys
-
-    from deepfake_iot import bench
-    from deepfake_iot.paths import project_root
-
-    script = project_root() / "scripts" / "demo.py"
-    command = [python or sys.executable, str(script), "--model", str(model_path), "--video",
-               str(clip), "--detector", detector, "--no-window", "--max-frames", str(frames),
-               "--out", str(Path(clip).with_name("demo_annotated.mp4"))]  # fmt: skip
-    if providers:
-        command += ["--providers", ",".join(providers)]
-    code, peak_mb, stdout = bench.peak_rss_of(command)
-    lines = [line for line in stdout.splitlines() if line.strip()]
-    return {"detector": detector, "exit_code": code, "peak_rss_mb": peak_mb,
-            "summary": lines[-2] if len(lines) >= 2 else (lines[-1] if lines else "")}  # fmt: skip
-
-
 def quality_sentence(summary: pd.DataFrame) -> str:
     """One line per detector: clean and degraded detection rates, false detections, ms."""
     return "\n".join(
@@ -356,13 +289,18 @@ def placement_macros() -> dict:
             "NumFaceAngles": len(ANGLES_DEG), "IouFound": IOU_FOUND}
 
 
-
 # The moving portrait: face height as a fraction of the frame's, its turn, the degradation of each
 # stretch of frames (name, level; "none" clean), and the share of frames the face is away.
 MOVING_FACE_RANGE = (0.10, 0.50)
+
+
 MOVING_ANGLE_DEG = 20.0
+
+
 MOVING_STRETCHES = (("none", 0), ("gaussian_blur", 2), ("low_light", 2), ("gaussian_noise", 2),
                     ("jpeg", 3), ("motion_blur", 2), ("downscale", 2), ("none", 0))  # fmt: skip
+
+
 MOVING_AWAY = (0.45, 0.55)  # the face is out of the frame over this part of the sequence
 
 

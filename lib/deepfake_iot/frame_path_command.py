@@ -1,6 +1,6 @@
 """The whole frame path on camera-sized frames, and its targets, measured side by side now.
 
-The command ``deepfake-iot-benchmark-frame-path`` (also ``python -m deepfake_iot.frame_path``
+The command ``deepfake-iot-benchmark-frame-path`` (also ``python -m deepfake_iot.frame_path_command``
 and ``scripts/benchmark_frame_path.py``).
 
 Prints four tables and the targets (the same library calls as notebook 06, no TensorFlow needed):
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from deepfake_iot import bench, facebench, runtimes
+from deepfake_iot import detector_study, frame_path_study, runtimes
 from deepfake_iot.claims import DEVICE, Limits, frame_path_targets
 from deepfake_iot.cli import existing_dir, existing_file, int_at_least, silence_opencv
 from deepfake_iot.data import faces
@@ -95,23 +95,23 @@ def main(argv=None) -> int:
     print(runtimes.runtime_table(timed).to_string(index=False), "\n")
 
     detectors = {name: faces.make_detector(name) for name in params["bench_detectors"]}
-    clean = facebench.portrait_frames((640, 480))
-    per_frame, quality = facebench.detection_quality(
-        detectors, clean + facebench.degraded_frames(clean[:: params["bench_degrade_every"]]),
-        facebench.face_free_frames(count=params["bench_face_free_frames"]))
-    rates = facebench.rate_table(per_frame)
+    clean = detector_study.portrait_frames((640, 480))
+    per_frame, quality = detector_study.detection_quality(
+        detectors, clean + detector_study.degraded_frames(clean[:: params["bench_degrade_every"]]),
+        detector_study.face_free_frames(count=params["bench_face_free_frames"]))
+    rates = detector_study.rate_table(per_frame)
     print("face detectors on 640x480 frames of a real portrait (one thread):")
     print(quality.round(3).to_string(index=False), "\n")
 
     threads = sorted({1, os.cpu_count() or 1})
-    frame_path = facebench.frame_path_table(int8, list(detectors), tuple(params["bench_frame_sizes"]), threads, args.frames)
+    frame_path = frame_path_study.frame_path_table(int8, list(detectors), tuple(params["bench_frame_sizes"]), threads, args.frames)
     print(f"the frame path of {int8.name}, medians in ms:")
-    print(bench.frame_path_summary(frame_path).round(3).to_string(index=False))
-    print(bench.frame_path_sentence(frame_path, args.detector), "\n")
+    print(frame_path_study.frame_path_summary(frame_path).round(3).to_string(index=False))
+    print(frame_path_study.frame_path_sentence(frame_path, args.detector), "\n")
 
     with tempfile.TemporaryDirectory() as folder:
-        clip = facebench.write_portrait_clip(Path(folder) / "clip.mp4")
-        memory = facebench.demo_process_memory(int8, args.detector, clip)
+        clip = frame_path_study.write_portrait_clip(Path(folder) / "clip.mp4")
+        memory = frame_path_study.demo_process_memory(int8, args.detector, clip)
     print(f"the demo as a process of its own ({args.detector} + {int8.name}): peak {memory['peak_rss_mb']:.0f} MB, "
           f"exit code {memory['exit_code']}\n")
 
