@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepfake_iot import analysis, evaluate, gate, metrics
+from deepfake_iot import analysis, evaluate, gate, metrics, studies
 from deepfake_iot.data.methods import leave_out_method
 from deepfake_iot.plan import model_options, sweep_records, training_plan
 
@@ -100,7 +100,7 @@ def test_cross_manipulation_table_by_hand():
     # the model without "swap" ranks blend fakes above reals but swap fakes below them
     held_out = np.where(methods == "blend", 0.9, np.where(methods == "swap", 0.1, 0.5))
     reference = labels * 0.8 + 0.1  # perfect on both methods
-    table = analysis.cross_manipulation_table(test, {"swap": held_out}, reference)
+    table = studies.cross_manipulation_table(test, {"swap": held_out}, reference)
     row = table.iloc[0]
     assert row["held out"] == "swap"
     assert row["unseen AUC"] == 0.0 and row["seen AUC"] == 1.0 and row["all-methods AUC"] == 1.0
@@ -146,7 +146,7 @@ def test_degradation_rows_include_clean_level_zero():
 
 def test_generalization_macros_say_when_a_study_did_not_run():
     empty = pd.DataFrame()
-    macros = analysis.generalization_macros(empty, empty, empty)
+    macros = studies.generalization_macros(empty, empty, empty)
     assert "not measured" in macros["AblationVerdict"]
     assert "did not train" in macros["LofoSentence"] and "no second dataset" in macros["CrossSentence"]
     ablation = pd.DataFrame({"test set": ["clean test", "degraded copies"], "without degradations AUC": [0.91, 0.7],
@@ -154,10 +154,10 @@ def test_generalization_macros_say_when_a_study_did_not_run():
                              "CI high": [0.01, 0.15], "seeds": [2, 2]})
     cross = pd.DataFrame({"model": ["light_cnn"], "variant": ["int8_ptq"], "test AUC": [0.9], "cross AUC": [0.7],
                           "CI low": [0.6], "CI high": [0.8]})
-    macros = analysis.generalization_macros(ablation, empty, cross)
+    macros = studies.generalization_macros(ablation, empty, cross)
     assert macros["AblationVerdict"] == "helps" and macros["AblationGain"] == pytest.approx(0.1)
     unresolved = ablation.assign(**{"CI low": [-0.03, -0.02]})
-    assert analysis.generalization_macros(unresolved, empty, cross)["AblationVerdict"] == "makes no resolved difference"
+    assert studies.generalization_macros(unresolved, empty, cross)["AblationVerdict"] == "makes no resolved difference"
     assert macros["CrossDropInt"] == pytest.approx(0.2) and "0.700 [0.600, 0.800]" in macros["CrossSentence"]
 
 
@@ -181,12 +181,12 @@ def test_sbi_sentence_counts_resolved_methods_and_says_whether_the_claim_holds()
     study = pd.DataFrame({"test set": ["test", "a left out", "b left out", "c left out"],
                           "difference": [0.01, 0.05, 0.04, -0.01], "CI low": [-0.01, 0.02, 0.01, -0.03],
                           "CI high": [0.03, 0.08, 0.07, 0.01]})
-    sentence = analysis.sbi_sentence(study)
+    sentence = studies.sbi_sentence(study)
     assert "+0.010 [-0.010, +0.030] (makes no resolved difference)" in sentence
     assert "gain for 2 and as a loss for 0 of 3 methods" in sentence
-    assert analysis.sbi_macros(study)["SbiClaim"].startswith("holds here")
-    assert analysis.sbi_macros(study.iloc[:2].assign(**{"CI low": [-0.01, -0.01]}))["SbiClaim"].startswith("is not borne out")
-    assert "did not measure" in analysis.sbi_macros(pd.DataFrame())["SbiSentence"]
+    assert studies.sbi_macros(study)["SbiClaim"].startswith("holds here")
+    assert studies.sbi_macros(study.iloc[:2].assign(**{"CI low": [-0.01, -0.01]}))["SbiClaim"].startswith("is not borne out")
+    assert "did not measure" in studies.sbi_macros(pd.DataFrame())["SbiSentence"]
 
 
 def test_comparison_sentence_names_better_worse_and_unresolved_baselines():
@@ -219,8 +219,8 @@ def test_seed_tables_and_paired_comparisons_use_every_seed():
     assert summary.loc["a", "auc_mean"] == pytest.approx(0.85) and summary.loc["a", "seeds"] == 2
     assert summary.loc["b", "auc_std"] == 0.0  # one seed: no spread, not NaN
     assert "0.850 ± 0.071" in evaluate.seed_paper_table(summary.reset_index())["AUC"].tolist()
-    study = evaluate.study_row(frame, "test", {"without": weak[:2], "with": strong[:2]}, bootstrap_samples=100, seed=0)
-    assert study["difference"] > 0 and study["seeds"] == 2 and analysis.study_verdict(study) == "helps"
+    study = studies.study_row(frame, "test", {"without": weak[:2], "with": strong[:2]}, bootstrap_samples=100, seed=0)
+    assert study["difference"] > 0 and study["seeds"] == 2 and studies.study_verdict(study) == "helps"
 
 
 def test_the_comparison_table_is_recomputed_from_the_kept_scores(tmp_path):
@@ -250,20 +250,20 @@ def test_cross_manipulation_table_gives_the_unseen_auc_an_interval_over_groups()
     test = toy_manifest().query("split == 'test'").reset_index(drop=True)
     rng = np.random.default_rng(1)
     seeds = [test["label"].to_numpy() * 0.5 + rng.random(len(test)) for _ in range(2)]
-    table = analysis.cross_manipulation_table(test, {"swap": seeds}, seeds, bootstrap_samples=100, seed=0)
+    table = studies.cross_manipulation_table(test, {"swap": seeds}, seeds, bootstrap_samples=100, seed=0)
     row = table.iloc[0]
     assert row["CI low"] <= row["unseen AUC"] <= row["CI high"]
     assert list(table.columns[:4]) == ["held out", "unseen AUC", "CI low", "CI high"]
     assert row["gap CI low"] <= row["gap"] <= row["gap CI high"] and row["gap"] == pytest.approx(0.0)
     assert row["gap verdict"] == "not resolved"  # the same runs with and without the method: no gap
-    assert "resolvably costs AUC for 0 of 1 methods" in analysis.lofo_gap_clause(table)
+    assert "resolvably costs AUC for 0 of 1 methods" in studies.lofo_gap_clause(table)
 
 
 def test_study_paper_table_prints_each_arm_as_mean_and_spread():
     study = pd.DataFrame([{"test set": "face_swap left out", "without SBI AUC": 0.7, "without SBI std": 0.01,
                            "with SBI AUC": 0.75, "with SBI std": 0.02, "difference": 0.05, "CI low": 0.01,
                            "CI high": 0.09, "seeds": 2}])
-    table = evaluate.study_paper_table(study)
+    table = studies.study_paper_table(study)
     assert table.iloc[0].tolist() == ["face swap left out", "0.700 ± 0.010", "0.750 ± 0.020", "+0.050", "+0.010", "+0.090", 2]
 
 
@@ -311,9 +311,9 @@ def test_ablation_and_sbi_tables_pair_the_arms_seed_by_seed():
     good = np.where(test["label"] == 1, 0.8, 0.2) + np.linspace(0, 0.1, len(test))
     weak = np.linspace(0, 1, len(test))
     arms = {"without degradations": [[weak, weak]], "with degradations": [[good, good]]}
-    ablation = analysis.ablation_table(test, test, arms, bootstrap_samples=20, seed=0)
+    ablation = studies.ablation_table(test, test, arms, bootstrap_samples=20, seed=0)
     assert list(ablation["test set"]) == ["clean test", "degraded copies"] and (ablation["difference"] > 0).all()
-    sbi = analysis.sbi_study_table({"test": (test, None)}, {"test": ([good], [weak])}, test, {"swap": [good]}, {"swap": [weak]},
+    sbi = studies.sbi_study_table({"test": (test, None)}, {"test": ([good], [weak])}, test, {"swap": [good]}, {"swap": [weak]},
                                    main_sbi=False, bootstrap_samples=20, seed=0)
     assert list(sbi["test set"]) == ["test", "swap left out"]
     assert list(sbi.columns[1:3]) == ["without SBI AUC", "without SBI std"] and (sbi["difference"] < 0).all()
@@ -355,15 +355,15 @@ def test_configuration_sentence_says_when_a_study_resolves_against_the_deployed_
 
     ablation = study([("clean test", -0.04, -0.06, -0.02), ("degraded copies", 0.0, -0.01, 0.01)])
     sbi = study([("test", 0.01, -0.01, 0.03), ("second dataset", 0.05, 0.02, 0.08)])
-    sentence = analysis.configuration_sentence(ablation, sbi, main_sbi=False)
+    sentence = studies.configuration_sentence(ablation, sbi, main_sbi=False)
     assert "hurts on the clean test split" in sentence and "makes no resolved difference on the degraded" in sentence
     assert "helps on the second dataset" in sentence and "trained without them" in sentence
     assert "the degradation augmentation and the self-blending setting of the deployed configuration are at odds" in sentence
     helpful = study([("clean test", 0.0, -0.01, 0.01), ("degraded copies", 0.05, 0.02, 0.08)])
-    sentence = analysis.configuration_sentence(helpful, sbi, main_sbi=True)
+    sentence = studies.configuration_sentence(helpful, sbi, main_sbi=True)
     assert "not contradicted" in sentence
-    assert "neither study" in analysis.configuration_sentence(pd.DataFrame(), pd.DataFrame(), main_sbi=False)
-    claim = analysis.sbi_macros(sbi)["SbiClaim"]
+    assert "neither study" in studies.configuration_sentence(pd.DataFrame(), pd.DataFrame(), main_sbi=False)
+    claim = studies.sbi_macros(sbi)["SbiClaim"]
     assert claim.startswith("was tested on the second dataset") and claim.endswith("helps")
 
 
@@ -372,13 +372,13 @@ def test_configuration_sentence_judges_a_default_trained_without_degradations():
         return pd.DataFrame([{"test set": name, "difference": d, "CI low": lo, "CI high": hi} for name, d, lo, hi in rows])
 
     costly = study([("clean test", -0.04, -0.06, -0.02), ("degraded copies", 0.03, 0.01, 0.05)])
-    sentence = analysis.configuration_sentence(costly, pd.DataFrame(), main_sbi=False, main_degrade=False)
+    sentence = studies.configuration_sentence(costly, pd.DataFrame(), main_sbi=False, main_degrade=False)
     assert "the deployed model is trained without them" in sentence and "not contradicted" in sentence
     free_gain = study([("clean test", 0.0, -0.01, 0.01), ("degraded copies", 0.03, 0.01, 0.05)])
-    sentence = analysis.configuration_sentence(free_gain, pd.DataFrame(), main_sbi=False, main_degrade=False)
+    sentence = studies.configuration_sentence(free_gain, pd.DataFrame(), main_sbi=False, main_degrade=False)
     assert "training without the degradation augmentation of the deployed configuration is at odds" in sentence
     unresolved = study([("clean test", 0.01, -0.01, 0.03), ("degraded copies", 0.01, -0.01, 0.02)])
-    assert "not contradicted" in analysis.configuration_sentence(unresolved, pd.DataFrame(), main_sbi=False, main_degrade=False)
+    assert "not contradicted" in studies.configuration_sentence(unresolved, pd.DataFrame(), main_sbi=False, main_degrade=False)
 
 
 def test_degradation_phrases_follow_the_main_runs_setting():

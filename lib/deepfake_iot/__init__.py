@@ -2,10 +2,10 @@
 
 Two sides, one rule: the TensorFlow side (augment, pipeline, models, train, quantize,
 onnx_export, explain) may import TensorFlow; everything else (paths, params, data, plan, metrics,
-evaluate, analysis, plots, publish, inference, onnx_backend, machine, timing, frame_path_study,
-detector_study, runtimes, demo, score, progress, presentation, sources, events, the commands)
-never does, so the device notebook runs
-with only a TFLite runtime (and ONNX Runtime where installed) and importing a helper stays cheap.
+evaluate, studies, analysis, plots, publish, inference, onnx_backend, machine, timing,
+frame_path_study, detector_study, runtimes, demo, score, progress, presentation, sources, events,
+the commands) never does, so the device notebook runs with only a TFLite runtime (and ONNX
+Runtime where installed) and importing a helper stays cheap.
 
 Where things are, in data-flow order (and what a newcomer edits):
 
@@ -42,8 +42,11 @@ Where things are, in data-flow order (and what a newcomer edits):
 ``metrics.py``              formulas: AUC, EER, F1, thresholds, bootstrap over groups, paired
                             differences (add a metric here, then show it in
                             ``evaluate.test_report``)
-``evaluate.py``             scoring TFLite files (the one scoring path), test reports, tables
-``analysis.py``             notebook 05's studies, sentences and macros
+``evaluate.py``             scoring model files (the one scoring path), test reports, score
+                            tables, sidecar updates, the seed table and the paired model comparisons
+``studies.py``              notebook 05's studies: degradations, self-blending, left-out methods,
+                            the second dataset, and whether the deployed configuration agrees
+``analysis.py``             notebook 05's errors, explanation cases, sentences and macros
 ``gate.py``                 the face gate on presentations: APCER per attack type, thresholds
                             from validation, the operating points a sidecar carries
 ``presentation.py``         the gate on a device: a frame stream's presentations decided at the

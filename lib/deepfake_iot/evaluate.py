@@ -250,6 +250,8 @@ def seed_table(seed_rows: pd.DataFrame) -> pd.DataFrame:
 
 DIFFERENCE_COLUMNS = ["model", "AUC difference", "CI low", "CI high", "verdict", "CI low (test groups only)",
                       "CI high (test groups only)", "seeds", "half width"]  # fmt: skip
+
+
 GROUPS_ONLY = ("CI low (test groups only)", "CI high (test groups only)")
 
 
@@ -326,28 +328,6 @@ def resolvable_difference(comparisons: pd.DataFrame) -> float:
     return float(widths.median()) if len(widths) else float("nan")
 
 
-def study_row(frame: pd.DataFrame, label: str, arms: dict, *, bootstrap_samples: int, seed: int,
-              unit: str = "group") -> dict:  # fmt: skip
-    """One row of a two-arm study (``arms``: arm name -> score arrays, one per seed, on the rows
-    of ``frame``): each arm's seed-mean AUC and spread, and the difference of the second arm
-    minus the first with its interval over training seeds and test groups (``CI low``, ``CI
-    high``: the hierarchical bootstrap of ``metrics.auc_difference_intervals``) and over test
-    groups only, seeds held fixed (``GROUPS_ONLY``)."""
-    (first, first_scores), (second, second_scores) = list(arms.items())
-    labels = frame["label"].to_numpy()
-    aucs = {name: [metrics.frame_metrics(labels, s)["roc_auc"] for s in arrays] for name, arrays in arms.items()}
-    found = metrics.auc_difference_intervals(frame, list(second_scores), list(first_scores), n=bootstrap_samples,
-                                             seed=seed, unit=unit)  # fmt: skip
-    row = {"test set": label}
-    for name in (first, second):
-        row[f"{name} AUC"] = float(np.mean(aucs[name]))
-        row[f"{name} std"] = float(np.std(aucs[name], ddof=1)) if len(aucs[name]) > 1 else 0.0
-    row.update({"difference": found["difference"], "CI low": found["low"], "CI high": found["high"],
-                GROUPS_ONLY[0]: found["group_low"], GROUPS_ONLY[1]: found["group_high"],
-                "seeds": min(len(first_scores), len(second_scores))})  # fmt: skip
-    return row
-
-
 def seed_paper_table(summary: pd.DataFrame) -> pd.DataFrame:
     """``seed_table`` as the paper prints it: each metric as ``mean ± std`` over seeds."""
     columns = {"auc": "AUC", "balanced_accuracy": "bal. acc.", "recall_real": "recall real",
@@ -357,24 +337,6 @@ def seed_paper_table(summary: pd.DataFrame) -> pd.DataFrame:
         if f"{name}_mean" in summary:
             table[title] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(summary[f"{name}_mean"], summary[f"{name}_std"], strict=True)]
     table["seeds"] = summary["seeds"].astype(int)
-    return table
-
-
-def study_paper_table(study: pd.DataFrame) -> pd.DataFrame:
-    """A two-arm study (rows of ``study_row``) as the paper prints it: each arm's AUC as
-    ``mean ± std`` over seeds under the arm's name, then the difference, its interval over seeds
-    and groups and the interval over test groups only."""
-    if not len(study):
-        return study
-    arms = [c[: -len(" AUC")] for c in study.columns if c.endswith(" AUC")]
-    table = pd.DataFrame({"test set": study["test set"].str.replace("_", " ")})
-    for arm in arms:
-        table[arm] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(study[f"{arm} AUC"], study[f"{arm} std"], strict=True)]
-    for column in ("difference", "CI low", "CI high"):
-        table[column] = study[column].map(lambda v: f"{v:+.3f}")
-    if GROUPS_ONLY[0] in study:
-        table["groups only"] = [f"[{low:+.3f}, {high:+.3f}]" for low, high in zip(*(study[c] for c in GROUPS_ONLY), strict=True)]
-    table["seeds"] = study["seeds"].astype(int)
     return table
 
 
@@ -395,4 +357,3 @@ def test_paper_table(results: pd.DataFrame, variants=("float32", "int8_ptq", "in
     """``test_report`` rows as the paper's test table prints them: the deployed ``variants``."""
     table = results[["model", "variant", *TEST_COLUMNS]].rename(columns=TEST_COLUMNS)
     return table[table["variant"].isin(variants)]
-
