@@ -106,13 +106,20 @@ def quiet_native_stderr(verbose: bool = False):
     if verbose:
         yield
         return
+    with tempfile.TemporaryFile() as sink, stderr_to(sink):
+        yield
+
+
+@contextlib.contextmanager
+def stderr_to(sink):
+    """File descriptor 2 of this process (native code's stderr, and Python's) goes to the open
+    binary file ``sink`` inside the block, and comes back after it."""
     sys.stderr.flush()
     saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
+    os.dup2(sink.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from deepfake_iot import progress
+from deepfake_iot.cli import stderr_to
 from deepfake_iot.paths import OUT_ENV, ensure_dir, project_root
 
 PROFILE_ENV = "DFIOT_PROFILE"  # run.PROFILE_ENV, repeated so that --help imports nothing heavy
@@ -98,16 +99,8 @@ def _stderr_to(log_path: Path):
     if os.environ.get("DFIOT_VERBOSE") == "1":
         yield
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(log_path, "ab") as log:
-        os.dup2(log.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
+    with open(log_path, "ab") as log, stderr_to(log):
+        yield
 
 
 # The kernel of an executed notebook: native code's own output (TensorFlow's oneDNN notice, a
