@@ -312,78 +312,97 @@ def _clear_run(out_dir: Path) -> None:
         (out_dir / name).unlink(missing_ok=True)
 
 
-def train_model(
-    build_fn: Callable[[], keras.Model],
-    train_ds: tf.data.Dataset,
-    val_ds: tf.data.Dataset,
-    out_dir: str | Path,
-    *,
-    epochs: int,
-    learning_rate: float,
-    class_weight: dict | None = None,
-    patience: int,
-    seed: int,
-    warmup_epochs: int = 0,
-    final_lr_fraction: float = 0.01,
-    min_delta: float = 0.0,
-    strategy: str | tf.distribute.Strategy = "default",
-    resume: bool = True,
-    run_key: dict,
-    tensorboard: bool = True,
-    verbose: int = 2,
-    callbacks: list | None = None,
-) -> dict:
+def train_model(build_fn: Callable[[], keras.Model], train_ds: tf.data.Dataset, val_ds: tf.data.Dataset,
+                out_dir: str | Path, *, epochs: int, learning_rate: float, patience: int, seed: int, run_key: dict,
+                class_weight: dict | None = None, warmup_epochs: int = 0, final_lr_fraction: float = 0.01,
+                min_delta: float = 0.0, strategy: str | tf.distribute.Strategy = "default", resume: bool = True,
+                tensorboard: bool = True, verbose: int = 2, callbacks: list | None = None) -> dict:
     """Train ``build_fn()`` (an uncompiled model) and return its card.
 
-    Datasets are batched with the global batch size (``global_batch_size``) and built after
-    ``set_seeds(seed)`` (``train_model`` seeds again before building the model). The best epoch on
-    validation AUC is kept; training stops after ``patience`` epochs without a gain of
-    ``min_delta``. The learning rate warms up over ``warmup_epochs`` and decays along a cosine to
-    ``final_lr_fraction`` of ``learning_rate`` at ``epochs`` (``learning_rate_schedule``; a
-    constant rate where the training set's size is unknown). With ``resume`` a
-    killed run continues from its last finished epoch (bit-identical to an uninterrupted run
-    when neither the pipeline nor the model draws random numbers; otherwise the resumed epochs
-    use fresh random streams); a finished run whose ``run_key`` is
-    unchanged is not trained again. ``resume=False`` always starts over. Extra ``callbacks``
-    run after the built-in ones (after the epoch's backup has been written).
+    Datasets come batched with the global batch size, built after ``set_seeds(seed)`` (the model
+    is seeded again). The best epoch on validation AUC is kept; training stops after ``patience``
+    epochs without a gain of ``min_delta``. The rate warms up over ``warmup_epochs``, then decays
+    along a cosine to ``final_lr_fraction`` of ``learning_rate`` at ``epochs``
+    (``learning_rate_schedule``; constant where the training set's size is unknown). With
+    ``resume`` a killed run continues from its last finished epoch, and a finished run whose
+    ``run_key`` is unchanged is not trained again; ``resume=False`` starts over. Extra
+    ``callbacks`` run after the built-in ones (after the epoch's backup is written).
     """
-    out_dir = Path(out_dir)
+    out_dir, run_key = Path(out_dir), _jsonable(run_key)
     out_dir.mkdir(parents=True, exist_ok=True)
-    run_key = _jsonable(run_key)
-    card_path, model_path, key_path = (
-        out_dir / CARD_FILE,
-        out_dir / MODEL_FILE,
-        out_dir / "run_key.json",
-    )
-    if resume and card_path.exists() and model_path.exists():
+    finished = _finished_card(out_dir, run_key, resume)
+    if finished is not None:
+        return finished
+    strategy_name, strategy = (strategy, make_strategy(strategy)) if isinstance(strategy, str) else (type(strategy).__name__, strategy)
+    is_chief, task_id = _worker(strategy)
+    work_dir = out_dir if is_chief else out_dir / f".worker{task_id}"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    _write_json(work_dir / "run_key.json", run_key)
+    set_seeds(seed)
+    schedule = {"warmup_epochs": warmup_epochs, "final_lr_fraction": final_lr_fraction}
+    model = _compiled(build_fn, strategy, train_ds, learning_rate, epochs, schedule)
+    state_path = work_dir / "resume_state.json"
+    seconds_before, training_done = _resume_point(state_path, work_dir, epochs, out_dir)
+    fit_callbacks, resume_state = _callbacks(work_dir, state_path, seconds_before, patience=patience,
+                                             min_delta=min_delta, tensorboard=tensorboard, extra=callbacks)
+    if not training_done:  # else every epoch ran: only saving the best model was left to do
+        model.fit(train_ds, validation_data=val_ds, epochs=epochs, class_weight=class_weight,
+                  callbacks=fit_callbacks, verbose=verbose)
+    if not is_chief:
+        shutil.rmtree(work_dir, ignore_errors=True)
+        return {"run_key": run_key, "chief": False}
+    best = _save_best(build_fn, out_dir)
+    settings = {"run_key": run_key, "seed": seed, "epochs_max": epochs, "learning_rate": learning_rate, **schedule,
+                "min_delta": min_delta, "class_weight": _jsonable(class_weight), "strategy": strategy_name,
+                "replicas": strategy.num_replicas_in_sync}
+    card = _card(best, build_fn, out_dir, settings, round(resume_state.seconds(), 2))
+    shutil.rmtree(out_dir / "backup", ignore_errors=True)
+    state_path.unlink(missing_ok=True)
+    return card
+
+
+def _compiled(build_fn, strategy, train_ds, learning_rate: float, epochs: int, schedule: dict) -> keras.Model:
+    """``build_fn()`` under ``strategy``, compiled with Adam on the recipe's learning-rate schedule."""
+    steps = _steps_per_epoch(train_ds)
+    rate = learning_rate if steps is None else learning_rate_schedule(learning_rate, epochs, steps, **schedule)
+    with strategy.scope():
+        model = build_fn()
+        model.compile(optimizer=keras.optimizers.Adam(rate), loss="binary_crossentropy",
+                      metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")])
+    return model
+
+
+def _card(best: keras.Model, build_fn, out_dir: Path, settings: dict, seconds: float) -> dict:
+    """The finished run's card (``card.json``): the model, its best epoch from the history, the
+    recipe's ``settings``, the training time and the library versions."""
+    best_epoch, best_auc, epochs_run = _best_from_history(out_dir / HISTORY)
+    architecture, options = _describe_build_fn(build_fn)
+    card = {"architecture": architecture, "model_name": best.name, "options": options, **model_summary(best),
+            **{key: settings[key] for key in ("run_key", "seed", "epochs_max")}, "epochs_run": epochs_run,
+            "best_epoch": best_epoch, "best_val_auc": best_auc,
+            **{key: value for key, value in settings.items() if key not in ("run_key", "seed", "epochs_max")},
+            "seconds": seconds, "versions": _versions()}
+    _write_json(out_dir / CARD_FILE, card)
+    return card
+
+
+def _finished_card(out_dir: Path, run_key: dict, resume: bool) -> dict | None:
+    """The card of a finished run with the same ``run_key`` (not trained again); otherwise
+    ``None``, after clearing what a run with another key (or ``resume=False``) left behind."""
+    card_path, key_path = out_dir / CARD_FILE, out_dir / "run_key.json"
+    if resume and card_path.exists() and (out_dir / MODEL_FILE).exists():
         card = json.loads(card_path.read_text())
         if card.get("run_key") == run_key:
             print(f"{out_dir}: up to date (run key unchanged), not retrained")
             return card
     if not resume or not key_path.exists() or json.loads(key_path.read_text()) != run_key:
         _clear_run(out_dir)
-    if isinstance(strategy, str):
-        strategy_name, strategy = strategy, make_strategy(strategy)
-    else:
-        strategy_name = type(strategy).__name__
-    is_chief, task_id = _worker(strategy)
-    work_dir = out_dir if is_chief else out_dir / f".worker{task_id}"
-    work_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(work_dir / "run_key.json", run_key)
+    return None
 
-    set_seeds(seed)
-    steps = _steps_per_epoch(train_ds)
-    rate = learning_rate if steps is None else learning_rate_schedule(
-        learning_rate, epochs, steps, warmup_epochs=warmup_epochs, final_lr_fraction=final_lr_fraction)
-    with strategy.scope():
-        model = build_fn()
-        model.compile(
-            optimizer=keras.optimizers.Adam(rate),
-            loss="binary_crossentropy",
-            metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")],
-        )
 
-    state_path = work_dir / "resume_state.json"
+def _resume_point(state_path: Path, work_dir: Path, epochs: int, out_dir: Path) -> tuple[float, bool]:
+    """``(seconds trained before, whether every epoch already ran)`` of a killed run, and its
+    history trimmed to the epochs its backup holds."""
     seconds_before, next_epoch, training_done = 0.0, 0, False
     if state_path.exists():
         state = json.loads(state_path.read_text())
@@ -391,79 +410,35 @@ def train_model(
         training_done = bool(state.get("stopped")) or next_epoch >= epochs
         print(f"{out_dir}: resuming after epoch {state['epoch']}")
     _trim_history(work_dir / HISTORY, next_epoch)
+    return seconds_before, training_done
 
-    checkpoint = keras.callbacks.ModelCheckpoint(
-        str(work_dir / "best.weights.h5"),
-        monitor="val_auc",
-        mode="max",
-        save_best_only=True,
-        save_weights_only=True,
-    )
-    early_stopping = keras.callbacks.EarlyStopping(
-        monitor="val_auc", mode="max", patience=patience, min_delta=min_delta, restore_best_weights=False
-    )
-    tracked = {"checkpoint": checkpoint, "early_stopping": early_stopping}
-    resume_state = _ResumeState(state_path, tracked, seconds_before)
-    extra_callbacks = list(callbacks or [])
-    callbacks = [
-        checkpoint,
-        early_stopping,
-        keras.callbacks.CSVLogger(str(work_dir / HISTORY), append=True),
-    ]
+
+def _callbacks(work_dir: Path, state_path: Path, seconds_before: float, *, patience: int, min_delta: float,
+               tensorboard: bool, extra: list | None) -> tuple[list, _ResumeState]:
+    """The fit's callbacks in their order (best checkpoint, early stopping, history, TensorBoard,
+    backup, the resume state, then ``extra``) and the resume state itself."""
+    checkpoint = keras.callbacks.ModelCheckpoint(str(work_dir / "best.weights.h5"), monitor="val_auc", mode="max",
+                                                 save_best_only=True, save_weights_only=True)
+    early_stopping = keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=patience,
+                                                   min_delta=min_delta, restore_best_weights=False)
+    resume_state = _ResumeState(state_path, {"checkpoint": checkpoint, "early_stopping": early_stopping}, seconds_before)
+    found = [checkpoint, early_stopping, keras.callbacks.CSVLogger(str(work_dir / HISTORY), append=True)]
     if tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(str(work_dir / "tb")))
-    callbacks += [
-        keras.callbacks.BackupAndRestore(str(work_dir / "backup"), delete_checkpoint=False),
-        resume_state,
-        *extra_callbacks,
-    ]
-    if not training_done:  # else every epoch ran: only saving the best model was left to do
-        model.fit(
-            train_ds,
-            validation_data=val_ds,
-            epochs=epochs,
-            class_weight=class_weight,
-            callbacks=callbacks,
-            verbose=verbose,
-        )
+        found.append(keras.callbacks.TensorBoard(str(work_dir / "tb")))
+    found += [keras.callbacks.BackupAndRestore(str(work_dir / "backup"), delete_checkpoint=False), resume_state,
+              *(extra or [])]
+    return found, resume_state
 
-    if not is_chief:
-        shutil.rmtree(work_dir, ignore_errors=True)
-        return {"run_key": run_key, "chief": False}
-    # The best weights go into a fresh model outside the strategy: mirrored variables cannot
-    # take an h5 file, and the saved model should not depend on how it was trained.
+
+def _save_best(build_fn: Callable[[], keras.Model], out_dir: Path) -> keras.Model:
+    """The best weights in a fresh model outside the strategy (mirrored variables cannot take an
+    h5 file, and the saved model should not depend on how it was trained), saved atomically."""
     best = build_fn()
     best.load_weights(str(out_dir / "best.weights.h5"))
     tmp_model = out_dir / ".model.tmp.keras"
     best.save(str(tmp_model))
-    os.replace(tmp_model, model_path)
-    best_epoch, best_auc, epochs_run = _best_from_history(out_dir / HISTORY)
-    architecture, options = _describe_build_fn(build_fn)
-    card = {
-        "architecture": architecture,
-        "model_name": best.name,
-        "options": options,
-        **model_summary(best),
-        "run_key": run_key,
-        "seed": seed,
-        "epochs_max": epochs,
-        "epochs_run": epochs_run,
-        "best_epoch": best_epoch,
-        "best_val_auc": best_auc,
-        "learning_rate": learning_rate,
-        "warmup_epochs": warmup_epochs,
-        "final_lr_fraction": final_lr_fraction,
-        "min_delta": min_delta,
-        "class_weight": _jsonable(class_weight),
-        "seconds": round(resume_state.seconds(), 2),
-        "strategy": strategy_name,
-        "replicas": strategy.num_replicas_in_sync,
-        "versions": _versions(),
-    }
-    _write_json(card_path, card)
-    shutil.rmtree(out_dir / "backup", ignore_errors=True)
-    state_path.unlink(missing_ok=True)
-    return card
+    os.replace(tmp_model, out_dir / MODEL_FILE)
+    return best
 
 
 class UnsafeModelError(ValueError):
