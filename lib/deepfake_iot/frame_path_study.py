@@ -54,55 +54,65 @@ def end_to_end_benchmark(
     ``path_median_ms`` (detect + crop + classify: the frame path without decoding), and how
     many frames had a detected face.
     """
-    import cv2
-
     from deepfake_iot.data import faces
 
     if len(frames_bgr) == 0:
         raise ValueError("end_to_end_benchmark needs at least one frame")
     count = len(frames_bgr) if runs is None else runs
     check_counts(threads=(threads, 1), runs=(count, 1))
-    if detector == "center":
-        face_detector, detector_name = None, "center"
-    elif isinstance(detector, str):
-        face_detector = faces.make_detector(
-            detector, detector_model, threads=threads, runtime=runtime
-        )
-        detector_name = detector
-    else:
-        face_detector, detector_name = detector, type(detector).__name__
-    interpreter, runtime_name = inference.load_model(
-        path, num_threads=threads, runtime=runtime, providers=providers
-    )
-    detail = interpreter.get_input_details()[0]
-    output = interpreter.get_output_details()[0]
-    size = int(detail["shape"][1])
+    face_detector, detector_name = _detector(detector, detector_model, threads, runtime)
+    interpreter, runtime_name = inference.load_model(path, num_threads=threads, runtime=runtime, providers=providers)
     stages = {name: [] for name in (*E2E_STAGES, "total")}
     found = 0
     for index in range(count):
-        frame = frames_bgr[index % len(frames_bgr)]
-        t0 = time.perf_counter_ns()
-        if isinstance(frame, bytes | bytearray | memoryview):
-            frame = cv2.imdecode(np.frombuffer(frame, np.uint8), cv2.IMREAD_COLOR)
-            if frame is None:
-                raise ValueError(f"frame {index % len(frames_bgr)} is not a decodable image")
-        t1 = time.perf_counter_ns()
-        boxes = face_detector.detect(frame) if face_detector is not None else []
-        t2 = time.perf_counter_ns()
-        box, is_face = faces.face_box(frame, boxes, fallback="center")
-        rgb = faces.to_model_input(faces.square_crop(frame, box, enlarge=enlarge, size=size))
-        t3 = time.perf_counter_ns()
-        interpreter.set_tensor(detail["index"], inference.quantize_input(rgb, detail))
-        t4 = time.perf_counter_ns()
-        interpreter.invoke()
-        t5 = time.perf_counter_ns()
-        inference.dequantize_output(interpreter.get_tensor(output["index"]), output)
-        t6 = time.perf_counter_ns()
+        marks, is_face = _one_frame(frames_bgr, index, face_detector, interpreter, enlarge, faces)
         found += is_face
-        marks = (t0, t1, t2, t3, t4, t5, t6)
         for stage, start, end in zip(E2E_STAGES, marks[:-1], marks[1:], strict=True):
             stages[stage].append(end - start)
-        stages["total"].append(t6 - t0)
+        stages["total"].append(marks[-1] - marks[0])
+    return {**_stage_statistics(stages), "threads": threads, "runtime": runtime_name,
+            "runtime_version": inference.runtime_version(runtime_name), **provider_fields(interpreter),
+            "detector": detector_name, "faces_found": int(found), "frames": count}
+
+
+def _detector(detector, detector_model, threads: int, runtime: str | None):
+    """``(detector or None, its name)`` for ``end_to_end_benchmark``'s ``detector`` argument."""
+    from deepfake_iot.data import faces
+
+    if detector == "center":
+        return None, "center"
+    if isinstance(detector, str):
+        return faces.make_detector(detector, detector_model, threads=threads, runtime=runtime), detector
+    return detector, type(detector).__name__
+
+
+def _one_frame(frames_bgr: list, index: int, face_detector, interpreter, enlarge: float, faces) -> tuple[tuple, bool]:
+    """One frame through the whole path; the seven time marks between its stages (ns) and
+    whether a face was detected (else the central square was classified)."""
+    detail, output = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    frame = frames_bgr[index % len(frames_bgr)]
+    t0 = time.perf_counter_ns()
+    if isinstance(frame, bytes | bytearray | memoryview):
+        frame = cv2.imdecode(np.frombuffer(frame, np.uint8), cv2.IMREAD_COLOR)
+        if frame is None:
+            raise ValueError(f"frame {index % len(frames_bgr)} is not a decodable image")
+    t1 = time.perf_counter_ns()
+    boxes = face_detector.detect(frame) if face_detector is not None else []
+    t2 = time.perf_counter_ns()
+    box, is_face = faces.face_box(frame, boxes, fallback="center")
+    rgb = faces.to_model_input(faces.square_crop(frame, box, enlarge=enlarge, size=int(detail["shape"][1])))
+    t3 = time.perf_counter_ns()
+    interpreter.set_tensor(detail["index"], inference.quantize_input(rgb, detail))
+    t4 = time.perf_counter_ns()
+    interpreter.invoke()
+    t5 = time.perf_counter_ns()
+    inference.dequantize_output(interpreter.get_tensor(output["index"]), output)
+    return (t0, t1, t2, t3, t4, t5, time.perf_counter_ns()), bool(is_face)
+
+
+def _stage_statistics(stages: dict) -> dict:
+    """The total's statistics (as ``timing.benchmark_model``), each stage's median, the classify
+    step (quantize + invoke + dequantize) and the path without decoding, in ms, and its fps."""
     result = latency_stats(np.asarray(stages["total"], dtype=np.float64))
     for stage in E2E_STAGES:
         result[f"{stage}_median_ms"] = float(np.median(stages[stage]) / 1e6)
@@ -111,16 +121,7 @@ def end_to_end_benchmark(
     result["classify_median_ms"] = float(np.median(classify) / 1e6)
     result["path_median_ms"] = float(np.median(path_ns) / 1e6)
     result["path_fps"] = float(1000.0 / result["path_median_ms"])
-    return {
-        **result,
-        "threads": threads,
-        "runtime": runtime_name,
-        "runtime_version": inference.runtime_version(runtime_name),
-        **provider_fields(interpreter),
-        "detector": detector_name,
-        "faces_found": int(found),
-        "frames": count,
-    }
+    return result
 
 
 def frame_path_summary(frame_path: pd.DataFrame) -> pd.DataFrame:
