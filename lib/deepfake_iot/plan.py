@@ -22,27 +22,11 @@ def model_options(name: str, light_options: dict, weights_dir: str | Path | None
     return {"weights_path": str(Path(weights_dir) / f"{name}.h5") if weights_dir else None}
 
 
-def training_plan(
-    models: list[str],
-    seed: int,
-    n_seeds: int,
-    *,
-    manifest: pd.DataFrame,
-    crop_size: int,
-    light_options: dict,
-    ablation_no_degradation: bool,
-    cross_manipulation: bool,
-    sweep_widths: list[float],
-    sweep_depths: list[list[int]],
-    sweep_input_sizes: list[int],
-    study_seeds: int = 1,
-    lofo_seeds: int = 1,
-    sbi_prob: float = 0.0,
-    sbi_study_prob: float = 0.0,
-    degrade_prob: float = 0.3,
-    degrade_study_prob: float = 0.3,
-    weights_dir: str | Path | None = None,
-) -> list[dict]:
+def training_plan(models: list[str], seed: int, n_seeds: int, *, manifest: pd.DataFrame, crop_size: int,
+                  light_options: dict, ablation_no_degradation: bool, cross_manipulation: bool,
+                  sweep_widths: list[float], sweep_depths: list[list[int]], sweep_input_sizes: list[int],
+                  study_seeds: int = 1, lofo_seeds: int = 1, sbi_prob: float = 0.0, sbi_study_prob: float = 0.0,
+                  degrade_prob: float = 0.3, degrade_study_prob: float = 0.3, weights_dir: str | Path | None = None) -> list[dict]:
     """Every training run of notebook 03, in order: one record per run.
 
     Every model of ``models`` is trained with the same ``n_seeds`` seeds (``seed``, ``seed + 1``,
@@ -59,10 +43,10 @@ def training_plan(
     * ``sweep``: widths, depths and input sizes, first seed only (judged on validation).
 
     Record keys: ``name`` (folder under ``models/``), ``architecture`` (what ``build_model``
-    builds), ``seed``, ``group``, ``options``, ``input_size``, ``degrade_prob`` (the run's IoT
-    degradation probability) and ``degradation`` (whether it is above 0), ``sbi_prob`` (the run's self-blending probability), ``held_out``
-    (the method left out, or "") and, for the sweep, ``width``, ``depth``. A baseline's
-    ``options`` are ``model_options``'s (ImageNet weights from ``weights_dir`` when given).
+    builds), ``seed``, ``group``, ``options``, ``input_size``, ``degrade_prob`` and ``degradation``
+    (above 0), ``sbi_prob``, ``held_out`` (the method left out, or "") and, for the sweep,
+    ``width``, ``depth``. A baseline's ``options`` are ``model_options``'s (ImageNet weights from
+    ``weights_dir`` when given).
     """
     for name, value in (("n_seeds", n_seeds), ("study_seeds", study_seeds), ("lofo_seeds", lofo_seeds)):
         if int(value) < 1:
@@ -71,10 +55,7 @@ def training_plan(
         raise ValueError(f"aug_sbi_prob is {sbi_prob}: the self-blending study compares 0 with "
                          f"sbi_study_prob ({sbi_study_prob}), so aug_sbi_prob must be one of them")
     seeds = [seed + k for k in range(int(n_seeds))]
-    study = seeds[: int(study_seeds)]
-    lofo = seeds[: int(lofo_seeds)]
     other_sbi = (0.0 if sbi_prob else sbi_study_prob) if sbi_study_prob > 0 else None
-    sbi_name = "light_cnn_nosbi" if sbi_prob else "light_cnn_sbi"
 
     def light(name, run_seed, group, **changes):
         return {**_run(name, "light_cnn", run_seed, group, light_options, crop_size, sbi_prob, degrade_prob), **changes}
@@ -83,31 +64,42 @@ def training_plan(
             for name in models for s in seeds]
     if "light_cnn" not in models:
         return runs
+    study, sbi_name = seeds[: int(study_seeds)], "light_cnn_nosbi" if sbi_prob else "light_cnn_sbi"
     if ablation_no_degradation:
-        other_degrade = 0.0 if degrade_prob > 0 else float(degrade_study_prob)
-        if other_degrade == degrade_prob:
-            raise ValueError("the degradation study needs degrade_study_prob > 0 when aug_degrade_prob is 0")
-        runs += [light("light_cnn_nodeg" if other_degrade == 0 else "light_cnn_deg", s, "ablation",
-                       degrade_prob=other_degrade, degradation=other_degrade > 0) for s in study]
+        runs += _degradation_runs(light, study, degrade_prob, degrade_study_prob)
     if other_sbi is not None:
         runs += [light(sbi_name, s, "sbi", sbi_prob=other_sbi) for s in study]
     if cross_manipulation and len(fake_methods(manifest)) >= 2:  # one method cannot be left out
         for method in fake_methods(manifest):
+            lofo = seeds[: int(lofo_seeds)]
             runs += [light(f"light_cnn_lofo_{method}", s, "cross_manipulation", held_out=method) for s in lofo]
             if other_sbi is not None:
                 runs += [light(f"{sbi_name}_lofo_{method}", s, "cross_manipulation_sbi", held_out=method,
                                sbi_prob=other_sbi) for s in lofo]
-    variants = [{"width": w} for w in sweep_widths] + [{"depth": list(d)} for d in sweep_depths]
-    variants += [{"input_size": s} for s in sweep_input_sizes]
-    for change in variants:
-        options = {**light_options, **{k: (tuple(v) if k == "depth" else v) for k, v in change.items() if k != "input_size"}}
-        size = change.get("input_size", crop_size)
-        if size > crop_size:
-            raise ValueError(f"sweep_input_sizes holds {size}, larger than the crops ({crop_size} pixels)")
-        label = "_".join(f"{k[0]}{'x'.join(map(str, v)) if isinstance(v, list) else v}" for k, v in change.items())
-        runs.append({**_run(f"light_cnn_{label}", "light_cnn", seed, "sweep", options, size, sbi_prob, degrade_prob),
-                     "width": options["width"], "depth": list(options["depth"])})
-    return runs
+    sweep = [{"width": w} for w in sweep_widths] + [{"depth": list(d)} for d in sweep_depths]
+    sweep += [{"input_size": s} for s in sweep_input_sizes]
+    return runs + [_sweep_run(change, seed, light_options, crop_size, sbi_prob, degrade_prob) for change in sweep]
+
+
+def _degradation_runs(light, study: list[int], degrade_prob: float, degrade_study_prob: float) -> list[dict]:
+    """The degradation study's arm: the light CNN with the other degradation setting."""
+    other = 0.0 if degrade_prob > 0 else float(degrade_study_prob)
+    if other == degrade_prob:
+        raise ValueError("the degradation study needs degrade_study_prob > 0 when aug_degrade_prob is 0")
+    return [light("light_cnn_nodeg" if other == 0 else "light_cnn_deg", s, "ablation", degrade_prob=other,
+                  degradation=other > 0) for s in study]
+
+
+def _sweep_run(change: dict, seed: int, light_options: dict, crop_size: int, sbi_prob: float,
+               degrade_prob: float) -> dict:
+    """One light CNN of the architecture sweep: a width, a depth or an input size changed."""
+    options = {**light_options, **{k: (tuple(v) if k == "depth" else v) for k, v in change.items() if k != "input_size"}}
+    size = change.get("input_size", crop_size)
+    if size > crop_size:
+        raise ValueError(f"sweep_input_sizes holds {size}, larger than the crops ({crop_size} pixels)")
+    label = "_".join(f"{k[0]}{'x'.join(map(str, v)) if isinstance(v, list) else v}" for k, v in change.items())
+    return {**_run(f"light_cnn_{label}", "light_cnn", seed, "sweep", options, size, sbi_prob, degrade_prob),
+            "width": options["width"], "depth": list(options["depth"])}
 
 
 def _run(name: str, architecture: str, seed: int, group: str, options: dict, input_size: int,
