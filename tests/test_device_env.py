@@ -242,7 +242,7 @@ def test_the_plain_device_environment_lists_an_onnx_file_it_cannot_run(device_py
     folder.mkdir(parents=True)
     (folder / "int8_ptq.onnx").write_bytes(demo_onnx_path().read_bytes())
     code = (
-        "import sys\nfrom pathlib import Path\nfrom deepfake_iot import latency\n"
+        "import sys\nfrom pathlib import Path\nfrom deepfake_iot import timing\n"
         "path = Path(sys.argv[1])\n"
         "rows, unsupported = timing.benchmark_files([path], {('light_cnn', 'int8_ptq'): 'main'}, [1], out_root=path.parents[3],"
         " warmup=0, runs=2, progress=False)\n"
