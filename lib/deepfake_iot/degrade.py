@@ -363,17 +363,9 @@ def robustness_subset(manifest: pd.DataFrame, n_groups: int, seed: int, split: s
     return part[part["group"].astype(str).isin(groups)].reset_index(drop=True)
 
 
-def degrade_split(
-    manifest: pd.DataFrame,
-    data_dir: Path | str,
-    out_dir: Path | str,
-    names: Iterable[str] = NAMES,
-    levels: Sequence[int] = LEVELS,
-    seed: int = 0,
-    workers: int = 0,
-    progress: bool = True,
-    split: str = "test",
-) -> pd.DataFrame:
+def degrade_split(manifest: pd.DataFrame, data_dir: Path | str, out_dir: Path | str, names: Iterable[str] = NAMES,
+                  levels: Sequence[int] = LEVELS, seed: int = 0, workers: int = 0, progress: bool = True,
+                  split: str = "test") -> pd.DataFrame:
     """Write degraded copies of one split once per (name, level); return their manifest.
 
     Files go to ``out_dir/<name>/<level>/<path>``; files already there are kept (the run resumes).

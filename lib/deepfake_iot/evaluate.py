@@ -22,18 +22,8 @@ def tflite_scores(
     return inference.predict(interpreter, images, batch_size=batch_size)
 
 
-def test_report(
-    test_frame: pd.DataFrame,
-    test_scores: np.ndarray,
-    val_labels: np.ndarray,
-    val_scores: np.ndarray,
-    *,
-    threshold_rule: str,
-    aggregation: str,
-    bootstrap_samples: int,
-    seed: int,
-    unit: str = "group",
-) -> dict:
+def test_report(test_frame: pd.DataFrame, test_scores: np.ndarray, val_labels: np.ndarray, val_scores: np.ndarray, *,
+                threshold_rule: str, aggregation: str, bootstrap_samples: int, seed: int, unit: str = "group") -> dict:
     """Test metrics at the threshold that ``threshold_rule`` picks on *validation* scores.
 
     Frame-level AUC, AP, EER, accuracy, balanced accuracy with the recall of each class, macro

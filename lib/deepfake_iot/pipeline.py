@@ -66,19 +66,9 @@ def _decoder(image_size: int):
     return load
 
 
-def make_dataset(
-    manifest: pd.DataFrame,
-    data_dir: Path | str,
-    split: str,
-    *,
-    image_size: int,
-    batch_size: int,
-    training: bool,
-    augment_cfg: dict | None = None,
-    seed: int = 0,
-    cache: bool | str = True,
-    shuffle_buffer: int | None = None,
-) -> tf.data.Dataset:
+def make_dataset(manifest: pd.DataFrame, data_dir: Path | str, split: str, *, image_size: int, batch_size: int,
+                 training: bool, augment_cfg: dict | None = None, seed: int = 0, cache: bool | str = True,
+                 shuffle_buffer: int | None = None) -> tf.data.Dataset:
     """Batches of ``(float32 RGB image in [0, 1], float32 label)`` for one split.
 
     ``training`` shuffles (buffer ``shuffle_buffer``, default the split size up to 10 000) and

@@ -305,23 +305,10 @@ def evaluate_tflite(
     return result
 
 
-def export_and_verify(
-    name: str,
-    model: keras.Model,
-    variants: Iterable[str],
-    images: np.ndarray,
-    labels: np.ndarray,
-    *,
-    representative,
-    tflite_dir: Path | str,
-    out_root: Path | str,
-    sidecar: dict,
-    group: str = "main",
-    qat_model: keras.Model | None = None,
-    per_channel: bool = True,
-    auc_tolerance: float = 0.05,
-    min_score_std: float = 0.01,
-) -> list[dict]:
+def export_and_verify(name: str, model: keras.Model, variants: Iterable[str], images: np.ndarray, labels: np.ndarray, *,
+                      representative, tflite_dir: Path | str, out_root: Path | str, sidecar: dict, group: str = "main",
+                      qat_model: keras.Model | None = None, per_channel: bool = True, auc_tolerance: float = 0.05,
+                      min_score_std: float = 0.01) -> list[dict]:
     """Convert ``model`` to ``variants`` (and ``qat_model`` to ``int8_qat``), evaluate every file
     through the interpreter on ``images``, write ``tflite_dir/<name>/<variant>.tflite`` with its
     sidecar, and return one row per file for the quantization table.

@@ -107,11 +107,8 @@ def _interval(value: float, low: float, high: float) -> str:
 
 
 def generalization_macros(ablation: pd.DataFrame, cross_manipulation: pd.DataFrame, cross_dataset: pd.DataFrame) -> dict:
-    """Numbers and sentences for the paper's generalization paragraphs.
-
-    Each study that did not run in this profile yields a sentence saying so, so the paper's
-    text stays true for any profile without editing.
-    """
+    """Numbers and sentences for the paper's generalization paragraphs; a study that did not run
+    in this profile yields a sentence saying so, so the paper stays true for any profile."""
     nan = float("nan")
     macros = {name: nan for name in (
         "AblationCleanWith", "AblationCleanWithout", "AblationDegradedWith", "AblationDegradedWithout",

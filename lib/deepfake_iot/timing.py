@@ -44,17 +44,8 @@ def check_counts(**counts) -> None:
             raise ValueError(f"{name} must be an integer >= {smallest}, got {value!r}")
 
 
-def benchmark_model(
-    path: Path | str,
-    *,
-    threads: int = 1,
-    warmup: int = 10,
-    runs: int = 100,
-    min_seconds: float = 0.0,
-    runtime: str | None = None,
-    seed: int = 0,
-    providers=None,
-) -> dict:
+def benchmark_model(path: Path | str, *, threads: int = 1, warmup: int = 10, runs: int = 100, min_seconds: float = 0.0,
+                    runtime: str | None = None, seed: int = 0, providers=None) -> dict:
     """Latency statistics of bare invokes of one file on one fixed random input.
 
     After ``warmup`` untimed invokes, times one invoke at a time (``perf_counter_ns``) until at

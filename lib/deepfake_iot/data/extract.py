@@ -136,26 +136,17 @@ def _process_chunk(args) -> tuple[list, list, int]:
     return rows, skipped, len(items)
 
 
-def extract_face_crops(
-    items: pd.DataFrame,
-    crops_dir,
-    *,
-    frames_per_video: int = 8,
-    crop_size: int = 96,
-    detector: str = "blazeface_short",
-    detector_model=None,
-    enlarge: float = 1.3,
-    workers: int = 0,
-    progress: bool = True,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def extract_face_crops(items: pd.DataFrame, crops_dir, *, frames_per_video: int = 8, crop_size: int = 96,
+                       detector: str = "blazeface_short", detector_model=None, enlarge: float = 1.3, workers: int = 0,
+                       progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Extract square face crops of every item (a layouts DataFrame) into ``crops_dir``.
 
     ``frames_per_video`` frames are sampled evenly from each video; a still image is one
     frame. ``detector`` is a ``faces.DETECTOR_NAMES`` entry ("blazeface_short",
     "blazeface_full", "haar", "yunet" with ``detector_model``, or "none" for images that are
-    already face crops); the crop is ``faces.face_crop``, the same as on the device. ``workers``: 0 uses every core, 1 runs in this process; worker
-    processes are spawned, so a script calling this needs the ``if __name__ == "__main__":``
-    guard (notebooks need nothing).
+    already face crops); the crop is ``faces.face_crop``, the same as on the device. ``workers``:
+    0 uses every core, 1 runs in this process; workers are spawned, so a script calling this
+    needs the ``if __name__ == "__main__":`` guard (notebooks need nothing).
 
     Returns ``(crops, skipped)``: ``crops`` has exactly the manifest columns
     (``schema.MANIFEST_COLUMNS``), one row per crop sorted by video_id and frame_index;
