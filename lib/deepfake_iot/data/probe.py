@@ -119,6 +119,23 @@ def _margin(values: np.ndarray, labels: np.ndarray) -> float:
     return float(gap / spread) if spread > 0 else (np.inf if gap > 0 else 0.0)
 
 
+def _statistic_rows(columns: list[str], values: np.ndarray, labels: np.ndarray, interval) -> list[dict]:
+    """One row per statistic on the test crops (AUC mirrored to >= 0.5 with its interval, and
+    the class it is higher in), most separating first; equal AUCs (several at 1.0) by how far
+    apart the classes lie."""
+    rows, margin = [], {}
+    for position, column in enumerate(columns):
+        point, low, high = interval(values[:, position])
+        higher = "fake" if point >= 0.5 else "real"
+        if point < 0.5:
+            point, low, high = 1 - point, 1 - high, 1 - low
+        rows.append({"statistic": column, "description": STATISTICS.get(column, column),
+                     "direction": f"higher in {higher}", **_interval(point, low, high)})
+        margin[column] = _margin(values[:, position], labels)
+    rows.sort(key=lambda row: (not row["separates"], -row["auc"], -row["auc_low"], -margin[row["statistic"]]))
+    return rows
+
+
 def shortcut_probe(stats: pd.DataFrame, manifest: pd.DataFrame, seed: int, n_boot: int = 1000,
                    unit: str = "group", models: tuple[str, ...] = ("logistic",)) -> dict:
     """Train on the train split's statistics, score the test split; a plain, JSON-ready dict.
@@ -160,32 +177,10 @@ def shortcut_probe(stats: pd.DataFrame, manifest: pd.DataFrame, seed: int, n_boo
         model = _classifier(kind, seed).fit(features[train], labels[train])
         fitted.append({"model": MODEL_NAMES[kind],
                        **_interval(*interval(model.predict_proba(features[test])[:, 1]))})
-    single, margin = [], {}
-    for position, column in enumerate(columns):
-        values = features[test, position]
-        point, low, high = interval(values)
-        higher = "fake" if point >= 0.5 else "real"
-        if point < 0.5:
-            point, low, high = 1 - point, 1 - high, 1 - low
-        single.append({"statistic": column, "description": STATISTICS.get(column, column),
-                       "direction": f"higher in {higher}", **_interval(point, low, high)})
-        margin[column] = _margin(values, test_frame["label"].to_numpy())
-    # Most separating first; equal AUCs (several at 1.0) by how far apart the classes lie.
-    single.sort(key=lambda row: (not row["separates"], -row["auc"], -row["auc_low"],
-                                 -margin[row["statistic"]]))
-    return {
-        **fitted[0],
-        "models": fitted,
-        "statistics": single,
-        "shortcut": any(row["separates"] for row in fitted),
-        "n_statistics": len(columns),
-        "n_train": int(train.sum()),
-        "n_test": int(test.sum()),
-        "unit": unit,
-        "n_test_units": int(test_frame[unit].nunique()),
-        "n_boot": int(n_boot),
-        "seed": int(seed),
-    }
+    single = _statistic_rows(columns, features[test], test_frame["label"].to_numpy(), interval)
+    return {**fitted[0], "models": fitted, "statistics": single, "shortcut": any(row["separates"] for row in fitted),
+            "n_statistics": len(columns), "n_train": int(train.sum()), "n_test": int(test.sum()), "unit": unit,
+            "n_test_units": int(test_frame[unit].nunique()), "n_boot": int(n_boot), "seed": int(seed)}
 
 
 def _separating(result: dict) -> list[dict]:

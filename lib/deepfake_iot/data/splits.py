@@ -244,31 +244,22 @@ def split_by_identity(
     frame: pd.DataFrame, ratios: list[float], seed: int, *, max_component_share: float = 0.5
 ) -> tuple[pd.DataFrame, dict]:
     """Splits in which no identity, group or video is in two splits; the official test list,
-    when there is one, is the test set.
+    when there is one, is the test set (the rule is the module's docstring).
 
-    1. Rows with split "test" (an official list: Celeb-DF's ``List_of_testing_videos.txt``,
-       FF++ ``test.json``, DeeperForensics ``test.txt``) are the test set: ``apply_fixed_test``
-       drops every other row sharing an identity with them (and adds nothing, except the other
-       class's videos of test identities when the list holds one class only).
-    2. The other rows are linked into identity components (``identity_groups``). A component
-       holding official train/val rows takes the split most of its official crops have (the
-       others' videos are counted in ``relabelled_videos``).
-    3. The components without a split get one whole, by ``assign_splits`` with ``ratios``
-       (train/val only, renormalised, after an official test list) and ``seed``, except a
-       component holding more than ``max_component_share`` of the crops (a swap graph linking
-       most people, say) with at least two identities: it is cut by identities (test, then val,
-       each about its ratio of the component's kept crops; the rest train), and the videos
-       that would straddle two splits are dropped. With no official list this is how test is
-       made from such a component: the rule of step 1 with a chosen list.
+    1. Rows with split "test" (an official list) are the test set: ``apply_fixed_test`` drops
+       every other row sharing an identity with them.
+    2. The other rows are linked into identity components (``identity_groups``); a component
+       holding official train/val rows takes the split most of its official crops have.
+    3. The other components get a split whole (``assign_splits`` with ``ratios``, train/val only
+       after an official list), except one holding more than ``max_component_share`` of the
+       crops with two or more identities: it is cut by identities (``_carve``), and videos that
+       would straddle two splits are dropped.
 
-    Returns ``(frame, info)``: ``frame`` holds the kept rows in their order with ``split`` set
-    and ``group`` replaced by the final identity component; ``info`` (also
-    ``frame.attrs["split_info"]``, less the id list) has ``test_rule`` ("official",
-    "components" or "carved"), ``test_videos``, ``test_crops``, ``dropped_videos`` and
-    ``dropped_crops`` (all drops), ``dropped_for_official_test`` and ``dropped_for_carving``
-    (``{"videos", "crops"}`` each), ``added_test_videos``, ``carved_component`` ("" when none),
-    ``relabelled_videos``, ``components`` and ``dropped_video_ids``. Deterministic for a frame,
-    ratios and seed.
+    Returns ``(frame, info)``: the kept rows with ``split`` set and ``group`` replaced by the final
+    identity component; ``info`` (also ``frame.attrs["split_info"]``, less the id list) has
+    ``test_rule`` ("official", "components" or "carved"), test videos and crops, what was dropped
+    and why, ``added_test_videos``, ``carved_component``, ``relabelled_videos``, ``components``
+    and ``dropped_video_ids``. Deterministic for a frame, ratios and seed.
     """
     _check_ratios(ratios)
     if not 0 < max_component_share <= 1:
