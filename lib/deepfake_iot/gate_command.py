@@ -141,34 +141,75 @@ def _on_term(signum, frame):
     raise _Stop
 
 
+def _open(args, verbose: bool):
+    """The classifier, its operating point and presentation gate, the frame source, the events
+    file and the MQTT publisher (started; ``None`` without ``--mqtt``)."""
+    from deepfake_iot import events, sources
+    from deepfake_iot.demo import DeepfakeClassifier
+    from deepfake_iot.presentation import PresentationGate, operating_point
+
+    with quiet_native_stderr(verbose):
+        classifier = DeepfakeClassifier(args.model, detector=args.detector, detector_model=args.detector_model,
+                                        threads=args.threads, track=not args.no_track,
+                                        providers=args.providers)  # fmt: skip
+    point = operating_point(classifier.sidecar, args.apcer, args.window)
+    gate = PresentationGate(classifier.sidecar, point)
+    source = sources.open_source(camera=args.camera, picamera=args.picamera, url=args.url, video=args.video,
+                                 images=args.images, realtime=args.realtime, loop=args.loop)  # fmt: skip
+    log, publisher = events.EventLog(args.events), None
+    if args.mqtt:
+        publisher = events.MqttPublisher(
+            args.mqtt, args.device, credentials=events.read_credentials(args.mqtt_credentials),
+            tls=args.mqtt_tls, cafile=args.mqtt_cafile, certfile=args.mqtt_certfile, keyfile=args.mqtt_keyfile,
+            discovery=args.ha_discovery, queue_size=args.mqtt_queue)  # fmt: skip
+        publisher.start()
+    return classifier, point, gate, source, log, publisher
+
+
+def _decide(source, classifier, gate, emit, counts: dict, max_frames: int) -> tuple[Exception | None, int]:
+    """Frames through the classifier and the gate until the source ends, SIGTERM, Ctrl-C or
+    ``max_frames``; returns the failure that stopped it (or ``None``) and the last frame index."""
+    previous = signal.signal(signal.SIGTERM, _on_term)
+    failure, index = None, -1
+    try:
+        for frame in source:
+            if frame is None:
+                counts["skipped"] += 1
+                continue
+            index += 1
+            box, result = classifier.score(frame)
+            decided = gate.add(index, result["p_fake"], box, result["detect_ms"], result["ms"])
+            if decided is not None:
+                emit(decided)
+            if max_frames and index + 1 >= max_frames:
+                break
+    except (KeyboardInterrupt, _Stop):
+        pass
+    except Exception as error:  # noqa: BLE001 - a failure mid-run: decisions so far are kept
+        failure = error
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return failure, index
+
+
+def _mqtt_line(publisher, broker: str) -> str:
+    """The summary's MQTT clause, after stopping the publisher ("" without one)."""
+    if publisher is None:
+        return ""
+    publisher.stop()
+    return (f"; MQTT {broker}: {publisher.published} delivered, {publisher.dropped} dropped from a full "
+            f"queue, {publisher.waiting()} undelivered at exit, {publisher.disconnects} disconnect(s)")  # fmt: skip
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     verbose = verbose_requested(args.verbose)
     silence_opencv(verbose)
     import cv2
 
-    from deepfake_iot import events, sources
-    from deepfake_iot.demo import DeepfakeClassifier
-    from deepfake_iot.presentation import PresentationGate, operating_point
-
     errors = (OSError, ValueError, ImportError, cv2.error)
-    publisher = log = None
     try:
-        with quiet_native_stderr(verbose):
-            classifier = DeepfakeClassifier(args.model, detector=args.detector, detector_model=args.detector_model,
-                                            threads=args.threads, track=not args.no_track,
-                                            providers=args.providers)  # fmt: skip
-        point = operating_point(classifier.sidecar, args.apcer, args.window)
-        gate = PresentationGate(classifier.sidecar, point)
-        source = sources.open_source(camera=args.camera, picamera=args.picamera, url=args.url, video=args.video,
-                                     images=args.images, realtime=args.realtime, loop=args.loop)  # fmt: skip
-        log = events.EventLog(args.events)
-        if args.mqtt:
-            publisher = events.MqttPublisher(
-                args.mqtt, args.device, credentials=events.read_credentials(args.mqtt_credentials),
-                tls=args.mqtt_tls, cafile=args.mqtt_cafile, certfile=args.mqtt_certfile, keyfile=args.mqtt_keyfile,
-                discovery=args.ha_discovery, queue_size=args.mqtt_queue)  # fmt: skip
-            publisher.start()
+        classifier, point, gate, source, log, publisher = _open(args, verbose)
     except errors as error:
         print(f"error: {one_line(error, errors)}", file=sys.stderr)
         return 2
@@ -189,26 +230,8 @@ def main(argv=None) -> int:
             publisher.publish(event)
         counts[decision["decision"]] += 1
 
-    previous = signal.signal(signal.SIGTERM, _on_term)
-    failure, index, started = None, -1, time.monotonic()
-    try:
-        for frame in source:
-            if frame is None:
-                counts["skipped"] += 1
-                continue
-            index += 1
-            box, result = classifier.score(frame)
-            decided = gate.add(index, result["p_fake"], box, result["detect_ms"], result["ms"])
-            if decided is not None:
-                emit(decided)
-            if args.max_frames and index + 1 >= args.max_frames:
-                break
-    except (KeyboardInterrupt, _Stop):
-        pass
-    except Exception as error:  # noqa: BLE001 - a failure mid-run: decisions so far are kept
-        failure = error
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    started = time.monotonic()
+    failure, index = _decide(source, classifier, gate, emit, counts, args.max_frames)
     last = gate.finish(index)
     if last is not None:
         emit(last)
@@ -216,15 +239,9 @@ def main(argv=None) -> int:
     if source.stopped:
         print(f"warning: {source.stopped}; status offline, the decisions so far are in {args.events}",
               file=sys.stderr, flush=True)  # fmt: skip
-    mqtt_line = ""
-    if publisher is not None:
-        publisher.stop()
-        left = publisher.waiting()
-        mqtt_line = (f"; MQTT {args.mqtt}: {publisher.published} delivered, {publisher.dropped} dropped from a full "
-                     f"queue, {left} undelivered at exit, {publisher.disconnects} disconnect(s)")  # fmt: skip
+    mqtt_line = _mqtt_line(publisher, args.mqtt)
     log.close()
-    seconds = time.monotonic() - started
-    print(f"{counts['frames']} frame(s) ({counts['skipped']} undecodable, skipped) in {seconds:.1f} s: "
+    print(f"{counts['frames']} frame(s) ({counts['skipped']} undecodable, skipped) in {time.monotonic() - started:.1f} s: "
           f"{counts['bona_fide']} bona fide, {counts['attack']} attack, {counts['no_face']} no face; "
           f"window {point.window}, threshold {point.threshold:.4g}; events in {args.events}{mqtt_line}", flush=True)  # fmt: skip
     if failure is not None:
