@@ -299,6 +299,45 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _run_notebooks(chosen: list[Path], per_notebook: dict, executed_dir: Path, root: Path, out: Path,
+                   profile: str) -> tuple[list, tuple | None]:
+    """Each chosen notebook in order, its line printed and its status recorded; after a failure
+    the rest are recorded as not run. Returns the ``(name, status, seconds)`` rows and the
+    failure ``(notebook, executed copy, error)`` or ``None``."""
+    from deepfake_iot.browse import record_status
+
+    rows, failed = [], None
+    for notebook in chosen:
+        if failed:  # what follows a failure would read stale inputs: say it did not run
+            record_status(out / "build", notebook.stem, "not run", profile, None, None)
+            continue
+        executed = executed_dir / notebook.name
+        started = time.perf_counter()
+        try:
+            run_notebook(notebook, per_notebook[notebook], executed, root)
+            status = "ok"
+        except Exception as error:  # papermill's execution error, or a kernel that died
+            status, failed = "FAILED", (notebook, executed, error)
+        seconds = time.perf_counter() - started
+        rows.append((notebook.stem, status, seconds))
+        print(f"  {notebook.stem:<24} {status:<6} {seconds:8.1f} s", flush=True)
+        page = export_html(executed, out) if executed.is_file() else None
+        record_status(out / "build", notebook.stem, status.lower(), profile, seconds, page)
+    return rows, failed
+
+
+def _report_failure(notebook: Path, executed: Path, error: Exception) -> None:
+    """Name the failed notebook, its own exception's first line, its executed copy and its log."""
+    # papermill's error carries the notebook's own exception: name it and its first line
+    reason = f"{getattr(error, 'ename', '') or type(error).__name__}"
+    message = str(getattr(error, "evalue", "") or "").strip().splitlines()
+    reason += f": {message[0]}" if message else ""
+    print(f"\nerror: {notebook.name} failed: {reason}", file=sys.stderr)
+    print(f"open the executed notebook for the traceback: {executed}", file=sys.stderr)
+    if kernel_log_path(executed).is_file() and kernel_log_path(executed).stat().st_size:
+        print(f"kernel and library messages: {kernel_log_path(executed)}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from deepfake_iot.params import (
@@ -328,25 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ[PROFILE_ENV] = args.profile
     executed_dir = ensure_dir(out / "build" / "executed")
     print(f"profile {args.profile}: {len(chosen)} notebook(s), output under {out}", flush=True)
-    from deepfake_iot.browse import record_status
-
-    rows, failed = [], None
-    for notebook in chosen:
-        if failed:  # what follows a failure would read stale inputs: say it did not run
-            record_status(out / "build", notebook.stem, "not run", args.profile, None, None)
-            continue
-        executed = executed_dir / notebook.name
-        started = time.perf_counter()
-        try:
-            run_notebook(notebook, per_notebook[notebook], executed, root)
-            status = "ok"
-        except Exception as error:  # papermill's execution error, or a kernel that died
-            status, failed = "FAILED", (notebook, executed, error)
-        seconds = time.perf_counter() - started
-        rows.append((notebook.stem, status, seconds))
-        print(f"  {notebook.stem:<24} {status:<6} {seconds:8.1f} s", flush=True)
-        page = export_html(executed, out) if executed.is_file() else None
-        record_status(out / "build", notebook.stem, status.lower(), args.profile, seconds, page)
+    rows, failed = _run_notebooks(chosen, per_notebook, executed_dir, root, out, args.profile)
     paper = ("not built", "a notebook failed") if failed else ("skipped", "--skip-paper")
     if not failed and not args.skip_paper:
         started = time.perf_counter()
@@ -361,15 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nbrowse the executed notebooks: {index}")
     lock.close()
     if failed:
-        notebook, executed, error = failed
-        # papermill's error carries the notebook's own exception: name it and its first line
-        reason = f"{getattr(error, 'ename', '') or type(error).__name__}"
-        message = str(getattr(error, "evalue", "") or "").strip().splitlines()
-        reason += f": {message[0]}" if message else ""
-        print(f"\nerror: {notebook.name} failed: {reason}", file=sys.stderr)
-        print(f"open the executed notebook for the traceback: {executed}", file=sys.stderr)
-        if kernel_log_path(executed).is_file() and kernel_log_path(executed).stat().st_size:
-            print(f"kernel and library messages: {kernel_log_path(executed)}", file=sys.stderr)
+        _report_failure(*failed)
         return 1
     if paper[0] == "failed":
         print(f"\nerror: {paper[1]}", file=sys.stderr)
