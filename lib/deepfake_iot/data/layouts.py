@@ -101,6 +101,45 @@ def _to_frame(rows: list[dict], root: Path, counts: dict | None = None) -> pd.Da
     return frame
 
 
+def _ffpp_fakes(root: Path, compression: str, methods) -> dict[str, list[Path]]:
+    """Each manipulation method's fake videos (a method named in ``methods`` must exist)."""
+    fakes: dict[str, list[Path]] = {}
+    for method in methods if methods is not None else FFPP_METHODS:
+        method_dir = root / "manipulated_sequences" / method / compression / "videos"
+        if not method_dir.is_dir():
+            if methods is not None:
+                _require_dir(method_dir, f"the {method} videos ({compression}) as TTT_SSS.mp4")
+            continue
+        fakes[method] = _require_files(_media_files(method_dir, VIDEO_SUFFIXES), method_dir, "TTT_SSS.mp4 videos")
+    if not fakes:
+        raise ValueError(f"no manipulated_sequences/<Method>/{compression}/videos under {root}")
+    return fakes
+
+
+def _ffpp_splits(root: Path, splits_dir) -> tuple[dict, dict]:
+    """``(pair of each source id, split of each pair)`` from the official split files
+    (``splits_dir``, default ``<root>/splits``; a folder given must exist)."""
+    pair_of: dict[str, tuple[str, str]] = {}
+    split_of: dict[tuple[str, str], str] = {}
+    explicit = splits_dir is not None
+    splits_dir = Path(splits_dir) if explicit else root / "splits"
+    if explicit:
+        _require_dir(splits_dir, "train.json, val.json and test.json (FF++ official splits)")
+    if not splits_dir.is_dir():
+        return pair_of, split_of
+    for split in ("train", "val", "test"):
+        split_file = splits_dir / f"{split}.json"
+        if not split_file.is_file():
+            raise FileNotFoundError(f"{split_file} is missing; expected a JSON list of pairs")
+        for pair in json.loads(split_file.read_text()):
+            if not (isinstance(pair, list) and len(pair) == 2):
+                raise ValueError(f"{split_file}: expected pairs like ['071', '054'], got {pair}")
+            key = tuple(sorted(str(v) for v in pair))
+            split_of[key] = split
+            pair_of.update({key[0]: key, key[1]: key})
+    return pair_of, split_of
+
+
 def index_ffpp(root, *, compression: str = "c23", methods=None, splits_dir=None) -> pd.DataFrame:
     """FaceForensics++: ``original_sequences/youtube/<comp>/videos/NNN.mp4`` (real) and
     ``manipulated_sequences/<Method>/<comp>/videos/TTT_SSS.mp4`` (fake, method = folder name).
@@ -120,38 +159,8 @@ def index_ffpp(root, *, compression: str = "c23", methods=None, splits_dir=None)
     real_dir = root / "original_sequences" / "youtube" / compression / "videos"
     _require_dir(real_dir, f"the FF++ source videos ({compression}) as NNN.mp4")
     reals = _require_files(_media_files(real_dir, VIDEO_SUFFIXES), real_dir, "NNN.mp4 videos")
-    fakes: dict[str, list[Path]] = {}
-    for method in methods if methods is not None else FFPP_METHODS:
-        method_dir = root / "manipulated_sequences" / method / compression / "videos"
-        if not method_dir.is_dir():
-            if methods is not None:
-                _require_dir(method_dir, f"the {method} videos ({compression}) as TTT_SSS.mp4")
-            continue
-        fakes[method] = _require_files(
-            _media_files(method_dir, VIDEO_SUFFIXES), method_dir, "TTT_SSS.mp4 videos"
-        )
-    if not fakes:
-        raise ValueError(f"no manipulated_sequences/<Method>/{compression}/videos under {root}")
-
-    pair_of: dict[str, tuple[str, str]] = {}
-    split_of: dict[tuple[str, str], str] = {}
-    explicit = splits_dir is not None
-    splits_dir = Path(splits_dir) if explicit else root / "splits"
-    if explicit:
-        _require_dir(splits_dir, "train.json, val.json and test.json (FF++ official splits)")
-    if splits_dir.is_dir():
-        for split in ("train", "val", "test"):
-            split_file = splits_dir / f"{split}.json"
-            if not split_file.is_file():
-                raise FileNotFoundError(f"{split_file} is missing; expected a JSON list of pairs")
-            for pair in json.loads(split_file.read_text()):
-                if not (isinstance(pair, list) and len(pair) == 2):
-                    raise ValueError(
-                        f"{split_file}: expected pairs like ['071', '054'], got {pair}"
-                    )
-                key = tuple(sorted(str(v) for v in pair))
-                split_of[key] = split
-                pair_of.update({key[0]: key, key[1]: key})
+    fakes = _ffpp_fakes(root, compression, methods)
+    pair_of, split_of = _ffpp_splits(root, splits_dir)
 
     parsed = []
     for method, files in fakes.items():
