@@ -403,21 +403,32 @@ def _check_args(n_identities, frames_per_video, frame_size, crop_size, families,
         )
 
 
-def generate_synthetic_benchmark(
-    out_dir,
-    *,
-    seed: int,
-    n_identities: int,
-    frames_per_video: int,
-    frame_size: int,
-    crop_size: int,
-    families: list[str],
-    strength: float | dict[str, float],
-    jpeg_quality: tuple[int, int],
-    workers: int = 0,
-    progress: bool = True,
-    style: str = "main",
-) -> pd.DataFrame:
+def _render(todo: list[dict], total: int, workers: int, progress: bool) -> list[dict]:
+    """The rows of every video still to render, in this process or in spawned workers, with a
+    progress bar over all ``total`` videos (those already done counted in)."""
+    rows = []
+    bar = tqdm(total=total, initial=total - len(todo), desc="synthetic videos", unit="video", disable=not progress)
+    n_workers = min((os.cpu_count() or 1) if workers == 0 else workers, max(1, len(todo)))
+    try:
+        if n_workers <= 1:
+            for task in todo:
+                rows.extend(_video_task(task))
+                bar.update()
+        else:
+            context = multiprocessing.get_context("spawn")  # safe beside a threaded parent
+            with context.Pool(n_workers, initializer=_init_worker) as pool:
+                for video_rows in pool.imap_unordered(_video_task, todo, chunksize=2):
+                    rows.extend(video_rows)
+                    bar.update()
+    finally:
+        bar.close()
+    return rows
+
+
+def generate_synthetic_benchmark(out_dir, *, seed: int, n_identities: int, frames_per_video: int, frame_size: int,
+                                 crop_size: int, families: list[str], strength: float | dict[str, float],
+                                 jpeg_quality: tuple[int, int], workers: int = 0, progress: bool = True,
+                                 style: str = "main") -> pd.DataFrame:
     """Render the benchmark's face crops under ``out_dir`` and return their manifest.
 
     Crops go to ``out_dir/<real|family>/<video_id>/<frame:03d>.png``; each finished video also
@@ -452,27 +463,7 @@ def generate_synthetic_benchmark(
             todo.append(task)
         else:
             rows.extend(done)
-    bar = tqdm(
-        total=len(tasks),
-        initial=len(tasks) - len(todo),
-        desc="synthetic videos",
-        unit="video",
-        disable=not progress,
-    )
-    n_workers = min((os.cpu_count() or 1) if workers == 0 else workers, max(1, len(todo)))
-    try:
-        if n_workers <= 1:
-            for task in todo:
-                rows.extend(_video_task(task))
-                bar.update()
-        else:
-            context = multiprocessing.get_context("spawn")  # safe beside a threaded parent
-            with context.Pool(n_workers, initializer=_init_worker) as pool:
-                for video_rows in pool.imap_unordered(_video_task, todo, chunksize=2):
-                    rows.extend(video_rows)
-                    bar.update()
-    finally:
-        bar.close()
+    rows.extend(_render(todo, len(tasks), workers, progress))
     frame = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
     frame = frame.sort_values(["video_id", "frame_index"], kind="stable").reset_index(drop=True)
     for column in ("label", "frame_index", "face_x", "face_y", "face_w", "face_h"):
