@@ -53,10 +53,10 @@ def run_arms(out: Path, params: dict, seeds: list[int], sbi_prob: float, jpeg: t
         Recipe,
         class_weights,
         global_batch_size,
-        load_trained,
         make_strategy,
         train_planned,
     )
+    from deepfake_iot.trained import load_trained
 
     manifest_path = paths.handoff(out, paths.MANIFEST)
     manifest = load_manifest(manifest_path)

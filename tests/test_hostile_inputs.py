@@ -244,9 +244,9 @@ def test_hostile_yaml_never_runs_code(tmp_path, payload):
 def keras_bits():
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     pytest.importorskip("tensorflow")
-    from deepfake_iot import train
+    from deepfake_iot import train, trained
 
-    return train.keras, train
+    return train.keras, train, trained
 
 
 def _run_dir(folder: Path, model, train) -> Path:
@@ -257,19 +257,19 @@ def _run_dir(folder: Path, model, train) -> Path:
 
 
 def test_load_trained_refuses_lambda_layers_unless_asked(keras_bits, tmp_path):
-    keras, train = keras_bits
+    keras, train, trained = keras_bits
     inputs = keras.Input((4,))
     model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2.0)(inputs))
     folder = _run_dir(tmp_path / "lambda", model, train)
-    with pytest.raises(train.UnsafeModelError, match="Lambda.*allow_unsafe=True"):
-        train.load_trained(folder)
-    loaded, card = train.load_trained(folder, allow_unsafe=True)
+    with pytest.raises(trained.UnsafeModelError, match="Lambda.*allow_unsafe=True"):
+        trained.load_trained(folder)
+    loaded, card = trained.load_trained(folder, allow_unsafe=True)
     assert card["architecture"] == "test"
     assert np.allclose(loaded.predict(np.ones((1, 4)), verbose=0), 2.0)
 
 
 def test_load_trained_refuses_custom_and_foreign_objects(keras_bits, tmp_path):
-    keras, train = keras_bits
+    keras, train, trained = keras_bits
 
     @keras.saving.register_keras_serializable(package="Outside")
     class Doubling(keras.layers.Layer):
@@ -278,9 +278,9 @@ def test_load_trained_refuses_custom_and_foreign_objects(keras_bits, tmp_path):
 
     inputs = keras.Input((4,))
     folder = _run_dir(tmp_path / "custom", keras.Model(inputs, Doubling()(inputs)), train)
-    with pytest.raises(train.UnsafeModelError, match="custom object 'Outside>Doubling'"):
-        train.load_trained(folder)
-    loaded, _ = train.load_trained(folder, allow_unsafe=True, custom_objects={"Doubling": Doubling})
+    with pytest.raises(trained.UnsafeModelError, match="custom object 'Outside>Doubling'"):
+        trained.load_trained(folder)
+    loaded, _ = trained.load_trained(folder, allow_unsafe=True, custom_objects={"Doubling": Doubling})
     assert np.allclose(loaded.predict(np.ones((1, 4)), verbose=0), 2.0)
 
     # A plain model whose config.json was edited to name a function of another module.
@@ -297,21 +297,21 @@ def test_load_trained_refuses_custom_and_foreign_objects(keras_bits, tmp_path):
     with zipfile.ZipFile(path, "w") as target:
         for name, data in files.items():
             target.writestr(name, data)
-    with pytest.raises(train.UnsafeModelError, match="module 'os'"):
-        train.load_trained(folder)
+    with pytest.raises(trained.UnsafeModelError, match="module 'os'"):
+        trained.load_trained(folder)
 
 
 def test_project_models_load_safely(keras_bits, tmp_path):
-    keras, train = keras_bits
+    keras, train, trained = keras_bits
     from deepfake_iot import models
 
     folder = _run_dir(tmp_path / "light", models.build_model("light_cnn", 32), train)
-    model, _ = train.load_trained(folder)
+    model, _ = trained.load_trained(folder)
     assert model.output_shape == (None, 1)
 
 
 def test_hdf5_disguised_as_keras_file_is_not_loaded_and_runs_no_code(keras_bits, tmp_path):
-    keras, train = keras_bits
+    keras, train, trained = keras_bits
     marker = tmp_path / "code-ran"
     inputs = keras.Input((4,))
     layer = keras.layers.Lambda(lambda x, m=str(marker): (open(m, "w").close(), x)[1])
@@ -322,19 +322,19 @@ def test_hdf5_disguised_as_keras_file_is_not_loaded_and_runs_no_code(keras_bits,
     os.replace(folder / "model.h5", folder / train.MODEL_FILE)
     (folder / train.CARD_FILE).write_text("{}")
     marker.unlink(missing_ok=True)  # building the model above ran the lambda once
-    with pytest.raises(train.UnsafeModelError, match="not a native .keras"):
-        train.load_trained(folder)
+    with pytest.raises(trained.UnsafeModelError, match="not a native .keras"):
+        trained.load_trained(folder)
     assert not marker.exists()
 
 
 def test_truncated_keras_file_is_a_clear_error(keras_bits, tmp_path):
-    keras, train = keras_bits
+    keras, train, trained = keras_bits
     inputs = keras.Input((4,))
     folder = _run_dir(tmp_path / "cut", keras.Model(inputs, keras.layers.Dense(1)(inputs)), train)
     path = folder / train.MODEL_FILE
     path.write_bytes(path.read_bytes()[:300])
-    with pytest.raises(train.UnsafeModelError, match=str(path.name)):
-        train.load_trained(folder)
+    with pytest.raises(trained.UnsafeModelError, match=str(path.name)):
+        trained.load_trained(folder)
 
 
 # --- .tflite files ------------------------------------------------------------------------------------

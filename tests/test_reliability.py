@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepfake_iot import paths, run_all
+from deepfake_iot import paths, run_all, trained
 from deepfake_iot.data.intake import read_image
 
 from .conftest import ROOT
@@ -309,8 +309,8 @@ def test_training_killed_then_resumed_equals_whole_run(tmp_path, kill_point, epo
     pd.testing.assert_frame_equal(
         pd.read_csv(out / "history.csv"), pd.read_csv(tmp_path / "whole" / "history.csv")
     )
-    model_cut, _ = train.load_trained(out)
-    model_whole, _ = train.load_trained(tmp_path / "whole")
+    model_cut, _ = trained.load_trained(out)
+    model_whole, _ = trained.load_trained(tmp_path / "whole")
     for a, b in zip(model_cut.get_weights(), model_whole.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 

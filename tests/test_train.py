@@ -15,7 +15,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 tf = pytest.importorskip("tensorflow")
 
-from deepfake_iot import models, train  # noqa: E402
+from deepfake_iot import models, train, trained  # noqa: E402
 
 SIZE = 32
 FIT = dict(learning_rate=1e-2, patience=5, seed=7, tensorboard=False, verbose=0)
@@ -79,7 +79,7 @@ def test_same_seed_same_weights(tmp_path):
         train.train_model(
             _build(dropout=0.2), train_ds, val_ds, tmp_path / run, epochs=2, run_key={}, **FIT
         )
-        weights.append(train.load_trained(tmp_path / run)[0].get_weights())
+        weights.append(trained.load_trained(tmp_path / run)[0].get_weights())
     for a, b in zip(*weights, strict=True):
         np.testing.assert_array_equal(a, b)
 
@@ -156,14 +156,14 @@ def test_saved_model_reloads_without_custom_objects(tmp_path):
         assert field in card
     assert card["architecture"] == "light_cnn" and card["options"]["input_size"] == SIZE
     assert json.loads((tmp_path / "card.json").read_text()) == card
-    model, _ = train.load_trained(tmp_path)
+    model, _ = trained.load_trained(tmp_path)
     reloaded = models.keras.models.load_model(str(tmp_path / "model.keras"))
     images = _arrays(8)[0]
     np.testing.assert_array_equal(
         model.predict(images, verbose=0), reloaded.predict(images, verbose=0)
     )
     with pytest.raises(FileNotFoundError, match="no finished training"):
-        train.load_trained(tmp_path / "missing")
+        trained.load_trained(tmp_path / "missing")
 
 
 def build_no_batchnorm():
@@ -178,7 +178,7 @@ def build_no_batchnorm():
 MIRRORED_SCRIPT = textwrap.dedent(
     """
     import json, sys
-    from deepfake_iot import train
+    from deepfake_iot import train, trained
     train.configure_logical_cpus(2)
     import tests.test_train as t
     build_no_batchnorm = t.build_no_batchnorm
@@ -188,7 +188,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
         train_ds, val_ds = t._datasets(batch=16)  # global batch 16 = 2 replicas x 8
         card = train.train_model(build_no_batchnorm, train_ds, val_ds, f"{out}/{name}", epochs=2,
                                  run_key={}, strategy=name, **t.FIT)
-        model, _ = train.load_trained(f"{out}/{name}")
+        model, _ = trained.load_trained(f"{out}/{name}")
         results[name] = {"replicas": card["replicas"],
                          "probabilities": model.predict(t._arrays(16)[0], verbose=0).ravel().tolist(),
                          "loss": t.pd.read_csv(f"{out}/{name}/history.csv")["loss"].tolist()}
@@ -226,7 +226,7 @@ MULTIWORKER_SCRIPT = textwrap.dedent(
     """
     import json, sys
     import tensorflow as tf
-    from deepfake_iot import train
+    from deepfake_iot import train, trained
     import tests.test_train as t
     build_no_batchnorm = t.build_no_batchnorm
     out, strategy_name = sys.argv[1], sys.argv[2]
@@ -237,7 +237,7 @@ MULTIWORKER_SCRIPT = textwrap.dedent(
     card = train.train_model(build_no_batchnorm, train_ds, val_ds, out, epochs=2, run_key={},
                              strategy=strategy, **t.FIT)
     if card.get("chief", True):
-        model, _ = train.load_trained(out)
+        model, _ = trained.load_trained(out)
         print(json.dumps({"replicas": card["replicas"],
                           "probabilities": model.predict(t._arrays(16)[0], verbose=0).ravel().tolist(),
                           "loss": t.pd.read_csv(f"{out}/history.csv")["loss"].tolist()}))

@@ -1,6 +1,6 @@
 """Helper library of the deepfake IoT detection compendium.
 
-Two sides, one rule: the TensorFlow side (augment, pipeline, models, train, quantize,
+Two sides, one rule: the TensorFlow side (augment, pipeline, models, train, trained, quantize,
 onnx_export, explain) may import TensorFlow; everything else (paths, params, data, plan, metrics,
 evaluate, studies, analysis, plots, publish, inference, onnx_backend, machine, timing,
 frame_path_study, detector_study, runtimes, demo, score, progress, presentation, sources, events,
@@ -35,7 +35,8 @@ Where things are, in data-flow order (and what a newcomer edits):
                             ``build_<name>`` in ``build_model``, ``plan.model_options`` if it
                             takes options, plus ``params``' ``models``)
 ``plan.py``                 notebook 03's trainings (models x seeds, the studies) and their table
-``train.py``                training, resumable, with its cards; one planned run
+``train.py``                training, resumable, with its cards; one planned run; the recipe
+``trained.py``              loading a finished run's model safely (no code of its own runs)
 ``quantize.py``             TFLite conversion, QAT and the checks of every file
 ``onnx_export.py``          each verified ``.tflite`` converted to ONNX (tf2onnx) and checked
                             against it: ``models/onnx/``, the export table
