@@ -11,8 +11,9 @@ Each exported file is verified against its ``.tflite`` source on the validation 
 through ``inference`` (LiteRT and ONNX Runtime's CPU provider): the largest and mean absolute
 score difference, the share of equal decisions at the file's threshold, and the ONNX file's own
 validation AUC are its row of ``results/onnx_export.csv`` and its sidecar's ``export`` entry. A
-file beyond the tolerance is an error (``check_agreement``); a variant tf2onnx cannot convert is
-a row with the converter's reason, never silently left out.
+file beyond the tolerance is rejected: removed, and its row says it disagrees and by how much
+(notebook 04 reports it; ``check_agreement`` raises for callers that must stop); a variant
+tf2onnx cannot convert is a row with the converter's reason, never silently left out.
 
 TensorFlow side: tf2onnx imports TensorFlow, so it is imported only inside ``convert``; the
 device reads the ONNX files with ``onnx_backend`` alone.
