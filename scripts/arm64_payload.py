@@ -46,24 +46,19 @@ def cpu_part() -> str:
     return parts[0] if parts else ""
 
 
-def invoke(paths: list[str]) -> int:
-    from ai_edge_litert.interpreter import Interpreter
-
-    version = metadata.version("ai-edge-litert")
+def _check_each(paths: list[str], runtime: str, outputs_of) -> int:
+    """``outputs_of(path, rng)`` for every file, one JSON line at its start and one at its end
+    (ok with the output shapes, or the error); a missing or non-finite output is an error.
+    Returns 1 when any file failed, else 0."""
     failures = 0
     rng = np.random.default_rng(0)
     part = cpu_part()
     for path in paths:
-        row = {"file": Path(path).name, "runtime": f"ai-edge-litert {version}", "cpu_part": part}
+        row = {"file": Path(path).name, "runtime": runtime, "cpu_part": part}
         print(json.dumps({**row, "stage": "start"}), flush=True)
         started = time.perf_counter()
         try:
-            interpreter = Interpreter(model_path=path, num_threads=1)
-            interpreter.allocate_tensors()
-            for detail in interpreter.get_input_details():
-                interpreter.set_tensor(detail["index"], fill(detail, rng))
-            interpreter.invoke()
-            outputs = [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
+            outputs = outputs_of(path, rng)
             if not outputs or not all(np.all(np.isfinite(o.astype(np.float64))) for o in outputs):
                 raise ValueError("an output is missing or not finite")
             row.update(ok=True, outputs=[list(o.shape) for o in outputs])
@@ -73,6 +68,20 @@ def invoke(paths: list[str]) -> int:
         row["seconds"] = round(time.perf_counter() - started, 2)
         print(json.dumps({**row, "stage": "done"}), flush=True)
     return 1 if failures else 0
+
+
+def invoke(paths: list[str]) -> int:
+    from ai_edge_litert.interpreter import Interpreter
+
+    def outputs_of(path, rng):
+        interpreter = Interpreter(model_path=path, num_threads=1)
+        interpreter.allocate_tensors()
+        for detail in interpreter.get_input_details():
+            interpreter.set_tensor(detail["index"], fill(detail, rng))
+        interpreter.invoke()
+        return [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
+
+    return _check_each(paths, f"ai-edge-litert {metadata.version('ai-edge-litert')}", outputs_of)
 
 
 ONNX_TYPES = {"tensor(float)": np.float32, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8}
@@ -81,31 +90,17 @@ ONNX_TYPES = {"tensor(float)": np.float32, "tensor(int8)": np.int8, "tensor(uint
 def invoke_onnx(paths: list[str]) -> int:
     import onnxruntime
 
-    failures = 0
-    rng = np.random.default_rng(0)
-    part = cpu_part()
-    for path in paths:
-        row = {"file": Path(path).name, "runtime": f"onnxruntime {onnxruntime.__version__}", "cpu_part": part}
-        print(json.dumps({**row, "stage": "start"}), flush=True)
-        started = time.perf_counter()
-        try:
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = 1
-            session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-            feed = {}
-            for arg in session.get_inputs():
-                shape = [dim if isinstance(dim, int) else 1 for dim in arg.shape]
-                feed[arg.name] = fill({"shape": shape, "dtype": ONNX_TYPES[arg.type]}, rng)
-            outputs = session.run(None, feed)
-            if not outputs or not all(np.all(np.isfinite(o.astype(np.float64))) for o in outputs):
-                raise ValueError("an output is missing or not finite")
-            row.update(ok=True, outputs=[list(o.shape) for o in outputs])
-        except Exception as error:  # noqa: BLE001 - every failure is reported, then the next file
-            row.update(ok=False, error=f"{type(error).__name__}: {error}")
-            failures += 1
-        row["seconds"] = round(time.perf_counter() - started, 2)
-        print(json.dumps({**row, "stage": "done"}), flush=True)
-    return 1 if failures else 0
+    def outputs_of(path, rng):
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1
+        session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        feed = {}
+        for arg in session.get_inputs():
+            shape = [dim if isinstance(dim, int) else 1 for dim in arg.shape]
+            feed[arg.name] = fill({"shape": shape, "dtype": ONNX_TYPES[arg.type]}, rng)
+        return session.run(None, feed)
+
+    return _check_each(paths, f"onnxruntime {onnxruntime.__version__}", outputs_of)
 
 
 def clip(out: str, frames: int = 6) -> int:
