@@ -30,6 +30,15 @@ from deepfake_iot import plan as planning  # noqa: E402
 from deepfake_iot.params import load_params  # noqa: E402
 
 
+def epoch_lines():
+    """A callback printing each finished epoch (a training takes minutes: the terminal and a log
+    redirected from it show where it is)."""
+    import tf_keras as keras
+
+    return keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: print(
+        f"  epoch {epoch + 1}: validation AUC {logs.get('val_auc', float('nan')):.3f}", flush=True))
+
+
 def positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -78,7 +87,7 @@ def train_candidates(out: Path, params: dict, model: str, rates: list[float], se
             card = train_planned(entry, manifest, out / "data", models_dir, augment_cfg=augment_settings(params),
                                  manifest_hash=manifest_hash, global_batch=global_batch_size(params["batch_size"], strategy),
                                  recipe=recipe_for(params, model, rate), bn_momentum=params["bn_momentum"],
-                                 class_weight=weights, strategy=strategy, tensorboard=False)
+                                 class_weight=weights, strategy=strategy, tensorboard=False, callbacks=[epoch_lines()])
             history = pd.read_csv(models_dir / model / f"seed{entry['seed']}" / paths.HISTORY)
             row = planning.convergence_row(history, params["epochs"], params["convergence_gain"])
             rows.append({"model": model, "learning rate": rate, "seed": entry["seed"], **row,

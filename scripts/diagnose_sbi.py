@@ -29,6 +29,15 @@ from deepfake_iot import plan as planning  # noqa: E402
 from deepfake_iot.params import load_params  # noqa: E402
 
 
+def epoch_lines():
+    """A callback printing each finished epoch (a training takes minutes: the terminal and a log
+    redirected from it show where it is)."""
+    import tf_keras as keras
+
+    return keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: print(
+        f"  epoch {epoch + 1}: validation AUC {logs.get('val_auc', float('nan')):.3f}", flush=True))
+
+
 def arms(sbi_prob: float, jpeg: tuple[int, int]) -> dict:
     """Arm name -> (self-blending probability, JPEG re-encoding range or None)."""
     return {"no self-blending": (0.0, None), "self-blending, no re-encoding": (sbi_prob, None),
@@ -77,7 +86,7 @@ def run_arms(out: Path, params: dict, seeds: list[int], sbi_prob: float, jpeg: t
                           global_batch=global_batch_size(params["batch_size"], strategy), recipe=recipe,
                           bn_momentum=params["bn_momentum"],
                           class_weight=class_weights(manifest.loc[manifest["split"] == "train", "label"]),
-                          strategy=strategy, tensorboard=False)
+                          strategy=strategy, tensorboard=False, callbacks=[epoch_lines()])
             model, card = load_trained(models_dir / "light_cnn" / f"seed{entry['seed']}")
             scores = model.predict(val_images, batch_size=256, verbose=0).ravel()
             per_family = metrics.per_method_auc(val, scores)
