@@ -68,7 +68,7 @@ AUGMENT_DEFAULTS = {
     "rotation_deg": 10.0,
     "zoom": 0.1,
     "color_jitter": 0.1,
-    "degrade_prob": 0.0,
+    "degrade_prob": 0.3,
     "degrade_max_level": 2,
     "degrade_names": None,
     "sbi_prob": 0.0,
