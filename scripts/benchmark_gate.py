@@ -31,8 +31,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
 from deepfake_iot import events, frame_path_study, machine  # noqa: E402
+from deepfake_iot.classifier import DeepfakeClassifier  # noqa: E402
 from deepfake_iot.cli import existing_file, int_at_least  # noqa: E402
-from deepfake_iot.demo import DeepfakeClassifier  # noqa: E402
 from deepfake_iot.demo_model import demo_model_path  # noqa: E402
 from deepfake_iot.presentation import PresentationGate, operating_point  # noqa: E402
 

@@ -212,12 +212,12 @@ def test_the_device_venv_is_ignored_by_git():
 
 
 def test_the_readme_documents_the_commands_and_the_sidecar():
-    from deepfake_iot import demo
+    from deepfake_iot.classifier import DEFAULT_DETECTOR, DEFAULT_THRESHOLD, SIDECAR_NEEDS
 
     readme = (ROOT / "README.md").read_text()
     for command in COMMANDS:
         assert f"{command} " in readme or f"`{command}`" in readme, command
     section = readme[readme.index("## The sidecar") :]
-    for field in (*demo.SIDECAR_NEEDS, "operating_points", "face_detector", "face_enlarge"):
+    for field in (*SIDECAR_NEEDS, "operating_points", "face_detector", "face_enlarge"):
         assert f"`{field}`" in section, field
-    assert str(demo.DEFAULT_THRESHOLD) in section and demo.DEFAULT_DETECTOR in section
+    assert str(DEFAULT_THRESHOLD) in section and DEFAULT_DETECTOR in section

@@ -138,14 +138,14 @@ class FixedFace:
 def test_demo_headless_default_output_and_a_found_face(tiny_models, tmp_path):
     import cv2
 
-    from deepfake_iot import demo
+    from deepfake_iot.classifier import DeepfakeClassifier
 
     image = np.full((120, 160, 3), 90, np.uint8)
     cv2.imwrite(str(tmp_path / "still.jpg"), image)
     result = run_demo("--model", tiny_models["float32"], "--image", "still.jpg", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "still_annotated.png").is_file() and "still_annotated.png" in result.stdout
-    classifier = demo.DeepfakeClassifier(tiny_models["int8_ptq"], smooth=2)
+    classifier = DeepfakeClassifier(tiny_models["int8_ptq"], smooth=2)
     classifier.face_detector.detector = FixedFace((40, 20, 60, 60))
     for _ in range(3):
         annotated, found = classifier.annotate(image)
@@ -157,11 +157,12 @@ def test_demo_headless_default_output_and_a_found_face(tiny_models, tmp_path):
 
 
 def test_demo_shows_the_calibrated_p_fake_its_sidecar_carries_and_decides_on_the_raw_score(tmp_path):
-    from deepfake_iot import demo, evaluate
+    from deepfake_iot import evaluate
+    from deepfake_iot.classifier import DeepfakeClassifier
 
     path = tiny_model(tmp_path / "calibrated", "int8_ptq")
     evaluate.update_sidecar(path, calibration={"method": "platt", "slope": 2.0, "intercept": -1.0})
-    classifier = demo.DeepfakeClassifier(path)
+    classifier = DeepfakeClassifier(path)
     classifier.face_detector.detector = FixedFace((40, 20, 60, 60))
     _, found = classifier.annotate(np.full((120, 160, 3), 90, np.uint8))
     raw = np.clip(found["p_fake_smoothed"], 1e-7, 1 - 1e-7)  # an int8 output can be exactly 0
@@ -286,15 +287,15 @@ def test_demo_finds_a_real_face_and_logs_the_timings(tmp_path):
 
 
 def test_classifier_takes_the_detector_and_enlarge_from_the_sidecar(tmp_path):
-    from deepfake_iot import demo
+    from deepfake_iot.classifier import DeepfakeClassifier
 
-    plain = demo.DeepfakeClassifier(tiny_model(tmp_path / "plain"))
+    plain = DeepfakeClassifier(tiny_model(tmp_path / "plain"))
     assert (plain.detector, plain.enlarge) == ("blazeface_short", 1.3)
     assert plain.describe() == f"model: {plain.model_path} (int8_ptq)"
     model = tiny_model(tmp_path / "haar", face_detector="haar", face_enlarge=1.5)
-    from_sidecar = demo.DeepfakeClassifier(model)
+    from_sidecar = DeepfakeClassifier(model)
     assert (from_sidecar.detector, from_sidecar.enlarge) == ("haar", 1.5)
-    given = demo.DeepfakeClassifier(model, detector="none", enlarge=1.0)
+    given = DeepfakeClassifier(model, detector="none", enlarge=1.0)
     assert (given.detector, given.enlarge) == ("none", 1.0)
     _, result = given.annotate(portrait())  # "none": the whole frame is the face
     assert result["face"] and result["label"] in {"real", "fake"}
@@ -405,10 +406,10 @@ def test_an_error_mid_run_keeps_the_log_and_a_finished_video(
 ):
     import cv2
 
-    from deepfake_iot import demo
+    from deepfake_iot.classifier import DeepfakeClassifier
 
     portrait_clip(tmp_path / "clip.mp4", frames=6)
-    annotate = demo.DeepfakeClassifier.annotate
+    annotate = DeepfakeClassifier.annotate
     calls = []
 
     def failing(self, frame):
@@ -417,7 +418,7 @@ def test_an_error_mid_run_keeps_the_log_and_a_finished_video(
             raise RuntimeError("the interpreter broke on frame 3")
         return annotate(self, frame)
 
-    monkeypatch.setattr(demo.DeepfakeClassifier, "annotate", failing)
+    monkeypatch.setattr(DeepfakeClassifier, "annotate", failing)
     args = ["--model", str(tiny_models["int8_ptq"]), "--video", str(tmp_path / "clip.mp4")]
     args += ["--out", str(tmp_path / "out.mp4"), "--log", str(tmp_path / "log.csv")]
     assert demo_script().main(args + ["--no-window"]) == 2

@@ -110,7 +110,7 @@ def test_face_crop_fallbacks(portrait, detectors):
 def test_extraction_benchmark_and_demo_crop_alike(portrait, tmp_path, monkeypatch):
     """Training extraction, the frame-path benchmark and the demo all reach ``square_crop``
     with the same box, enlargement and size for the same frame."""
-    from deepfake_iot import demo
+    from deepfake_iot.classifier import DeepfakeClassifier
     from deepfake_iot.data.extract import extract_face_crops
 
     frame, _ = detector_study.place_portrait(
@@ -133,7 +133,7 @@ def test_extraction_benchmark_and_demo_crop_alike(portrait, tmp_path, monkeypatc
     model = tiny_model(tmp_path / "tiny", "float32")
     encoded = cv2.imencode(".png", frame)[1].tobytes()
     frame_path_study.end_to_end_benchmark(model, [encoded], detector="blazeface_short", enlarge=1.3, runs=1)
-    classifier = demo.DeepfakeClassifier(model, detector="blazeface_short", enlarge=1.3)
+    classifier = DeepfakeClassifier(model, detector="blazeface_short", enlarge=1.3)
     classifier.annotate(frame)
     assert len(calls) == 3 and calls[0] == calls[1] == calls[2], calls
     saved = cv2.imread(str(tmp_path / "crops" / crops["path"].iloc[0]))

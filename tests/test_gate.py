@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepfake_iot import evaluate, gate, inference, metrics, plots
+from deepfake_iot import calibration, evaluate, gate, inference, metrics, plots
 
 
 def _split(groups: int, seed: int):
@@ -95,9 +95,9 @@ def test_deployment_record_carries_the_calibration_and_the_met_operating_points(
     assert record["calibration"]["method"] == "platt" and record["calibration"]["validation_fake_share"] == pytest.approx(2 / 3)
     assert record["calibration"]["intercept"] == pytest.approx(record["calibration"]["intercept_at_validation_prior"] - np.log(2))
     assert [p["apcer"] for p in record["operating_points"]] == [0.05, 0.10]  # 100 attacks a type: not enough for 1%
-    calibration = record["calibration"]
+    fitted = record["calibration"]
     on_device = inference.calibrate(scores[:5], record)  # the device side: numpy only
-    assert on_device == pytest.approx(metrics.apply_platt(scores[:5], calibration["slope"], calibration["intercept"]))
+    assert on_device == pytest.approx(calibration.apply_platt(scores[:5], fitted["slope"], fitted["intercept"]))
     assert inference.calibrate([0.3], {}) == pytest.approx([0.3])  # a sidecar without calibration: unchanged
     (tmp_path / "m.json").write_text('{"threshold": 0.5}')
     written = evaluate.update_sidecar(tmp_path / "m.tflite", **record)

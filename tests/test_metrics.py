@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from deepfake_iot import metrics
+from deepfake_iot import calibration, metrics
 
 
 def toy_frames(n_videos: int, frames: int, seed: int = 0, separation: float = 0.3, same=False):
@@ -184,16 +184,16 @@ def test_ece_perfect_and_overconfident():
     rng = np.random.default_rng(9)
     scores = rng.random(200000)
     labels = (rng.random(scores.size) < scores).astype(int)  # P(fake | score) = score
-    assert metrics.expected_calibration_error(labels, scores) < 0.01
+    assert calibration.expected_calibration_error(labels, scores) < 0.01
     exact = np.repeat([1 / 30, 0.5, 29 / 30], 60)
     exact_labels = np.r_[np.eye(30)[0].repeat(2), np.tile([0, 1], 30), 1 - np.eye(30)[0].repeat(2)]
-    assert metrics.expected_calibration_error(exact_labels, exact) == pytest.approx(0.0, abs=1e-12)
+    assert calibration.expected_calibration_error(exact_labels, exact) == pytest.approx(0.0, abs=1e-12)
     overconfident = np.where(scores > 0.5, 0.99, 0.01)
-    assert metrics.expected_calibration_error(labels, overconfident) > 0.2
+    assert calibration.expected_calibration_error(labels, overconfident) > 0.2
 
 
 def test_reliability_table_shape():
-    table = metrics.reliability_table([0, 1, 1, 0], [0.05, 0.95, 1.0, 0.0], bins=10)
+    table = calibration.reliability_table([0, 1, 1, 0], [0.05, 0.95, 1.0, 0.0], bins=10)
     assert list(table.columns) == ["bin_low", "bin_high", "mean_score", "frac_fake", "count"]
     assert len(table) == 10 and table["count"].sum() == 4
     assert table.loc[0, "count"] == 2 and table.loc[9, "count"] == 2
@@ -211,30 +211,30 @@ def _calibrated_logits(size: int, seed: int, shift: float = 0.0):
 
 def test_platt_scaling_recovers_a_known_shift_and_slope():
     labels, shifted = _calibrated_logits(40000, 10, shift=1.4)  # a model whose logits are 1.4 too high
-    slope, intercept = metrics.fit_platt(labels, shifted)
+    slope, intercept = calibration.fit_platt(labels, shifted)
     assert slope == pytest.approx(1.0, abs=0.05) and intercept == pytest.approx(-1.4, abs=0.05)
-    fixed = metrics.apply_platt(shifted, slope, intercept)
-    assert metrics.expected_calibration_error(labels, fixed) < 0.02 < metrics.expected_calibration_error(labels, shifted)
+    fixed = calibration.apply_platt(shifted, slope, intercept)
+    assert calibration.expected_calibration_error(labels, fixed) < 0.02 < calibration.expected_calibration_error(labels, shifted)
     assert roc_auc_score(labels, fixed) == pytest.approx(roc_auc_score(labels, shifted))
     overconfident = 1 / (1 + np.exp(-3 * np.log(shifted / (1 - shifted))))  # three times the logit
-    assert metrics.fit_platt(labels, overconfident)[0] == pytest.approx(1 / 3, rel=0.05)
+    assert calibration.fit_platt(labels, overconfident)[0] == pytest.approx(1 / 3, rel=0.05)
 
 
 def test_platt_intercept_moves_to_the_deployment_prior_by_bayes_rule():
     # calibrated at a fake share of 0.8, moved to 0.5: the log odds of 0.8 (log 4) come off
-    assert metrics.platt_for_prior(0.3, 0.8, 0.5) == pytest.approx(0.3 - np.log(4))
-    assert metrics.platt_for_prior(0.3, 0.8, 0.8) == pytest.approx(0.3)
+    assert calibration.platt_for_prior(0.3, 0.8, 0.5) == pytest.approx(0.3 - np.log(4))
+    assert calibration.platt_for_prior(0.3, 0.8, 0.8) == pytest.approx(0.3)
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
-        metrics.platt_for_prior(0.0, 0.8, 1.0)
+        calibration.platt_for_prior(0.0, 0.8, 1.0)
 
 
 def test_a_platt_fit_on_a_search_bound_is_an_error_naming_the_bound():
     labels = np.array([0, 1] * 50)
     inverted = np.where(labels == 1, 0.2, 0.8)  # every fake scored below every real: no positive slope fits
     with pytest.raises(ValueError, match=r"slope landed on its search bound 0\.001"):
-        metrics.fit_platt(labels, inverted)
+        calibration.fit_platt(labels, inverted)
     with pytest.raises(ValueError, match="only one class"):
-        metrics.fit_platt(np.ones(4), [0.2, 0.4, 0.6, 0.8])
+        calibration.fit_platt(np.ones(4), [0.2, 0.4, 0.6, 0.8])
 
 
 def test_per_method_auc_against_reals_of_the_same_split():

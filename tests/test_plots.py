@@ -8,7 +8,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from deepfake_iot import metrics, plots  # noqa: E402
+from deepfake_iot import calibration, device_plots, metrics, plots  # noqa: E402
 
 
 def _labels_text(figure) -> list[str]:
@@ -69,8 +69,8 @@ def test_confusion_figure(scored):
 def test_reliability_figure(scored):
     labels, scores = scored
     tables = {
-        "light_cnn": metrics.reliability_table(labels, scores, 10),
-        "meso4_t_scaled": metrics.reliability_table(labels, scores**2, 10),
+        "light_cnn": calibration.reliability_table(labels, scores, 10),
+        "meso4_t_scaled": calibration.reliability_table(labels, scores**2, 10),
     }
     _check(plots.reliability_figure(tables))
 
@@ -103,7 +103,7 @@ def test_latency_vs_auc_figure():
             "auc": [0.93, 0.92, 0.95],
         }
     )
-    figure = plots.latency_vs_auc_figure(table)
+    figure = device_plots.latency_vs_auc_figure(table)
     points = np.concatenate([c.get_offsets() for c in figure.axes[0].collections])
     assert sorted(map(tuple, points.tolist())) == [(1.4, 0.92), (3.2, 0.93), (12.0, 0.95)]
     assert figure.axes[0].get_xscale() == "log"
@@ -143,10 +143,10 @@ def test_training_curves_and_the_device_figures():
     _check(plots.quantization_figure(quantization))
     latency = pd.DataFrame({"model": ["light_cnn"] * 4, "variant": ["float32", "int8_ptq"] * 2, "threads": [1, 1, 2, 2],
                             "median_ms": [3.0, 1.5, 2.0, 1.0], "min_ms": [2.5, 1.2, 1.8, 0.9], "p99_ms": [4.0, 2.0, 3.0, 1.5]})
-    _check(plots.latency_figure(latency[latency["threads"] == 1]))
-    _check(plots.thread_scaling_figure(latency))
+    _check(device_plots.latency_figure(latency[latency["threads"] == 1]))
+    _check(device_plots.thread_scaling_figure(latency))
     trade = pd.DataFrame({"model": ["light_cnn", "light_cnn_w0.5", "meso4"], "group": ["main", "sweep", "main"],
                           "int8_ms": [1.5, 0.9, 2.0], "val_auc": [0.9, 0.85, 0.8]})
-    _check(plots.tradeoff_figure(trade))
+    _check(device_plots.tradeoff_figure(trade))
     with pytest.raises(ValueError, match="missing"):
         plots.quantization_figure(pd.DataFrame({"model": ["a"]}))

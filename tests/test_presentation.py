@@ -1,12 +1,12 @@
 """The device gate's decisions (``presentation.py``) against the evaluation's definitions
-(``gate.py``), and the face tracker (``data.faces.FaceTracker``) on the moving portrait."""
+(``gate.py``), and the face tracker (``data.tracking.FaceTracker``) on the moving portrait."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from deepfake_iot import detector_study, gate, inference
-from deepfake_iot.data import faces
+from deepfake_iot.data import faces, tracking
 from deepfake_iot.presentation import PresentationGate, operating_point
 
 SIDECAR = {"threshold": 0.4, "calibration": {"method": "platt", "slope": 2.0, "intercept": -1.0},
@@ -58,16 +58,16 @@ def test_a_target_without_an_operating_point_falls_back_on_the_validation_thresh
 
 def test_the_tracker_keeps_a_moving_face_that_short_range_loses():
     sequence = detector_study.moving_portrait(frames=80)
-    detectors = {"blazeface_short": faces.make_detector("blazeface_short"), "tracked": faces.make_tracker()}
+    detectors = {"blazeface_short": faces.make_detector("blazeface_short"), "tracked": tracking.make_tracker()}
     _, summary = detector_study.tracking_quality(detectors, sequence)
     rates = summary.set_index("detector")["found_rate"]
     assert rates["tracked"] >= 0.97 and rates["tracked"] > rates["blazeface_short"], summary
     assert (summary["false_per_frame"] == 0).all(), summary
-    tracker = faces.make_tracker(acquire=None)
+    tracker = tracking.make_tracker(acquire=None)
     tracker.detect(sequence[5]["frame"])
     assert tracker.last is not None and tracker.detect(sequence[6]["frame"]) and tracker.mode == "region"
     with pytest.raises(ValueError, match="redetect_every"):
-        faces.FaceTracker(tracker.detector, redetect_every=0)
+        tracking.FaceTracker(tracker.detector, redetect_every=0)
 
 
 def test_the_gate_command_answers_help_and_imports_no_tensorflow():

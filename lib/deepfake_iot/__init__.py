@@ -2,9 +2,9 @@
 
 Two sides, one rule: the TensorFlow side (augment, pipeline, models, train, trained, quantize,
 onnx_export, explain) may import TensorFlow; everything else (paths, params, data, plan, metrics,
-evaluate, studies, analysis, plots, publish, inference, onnx_backend, machine, timing,
-frame_path_study, detector_study, runtimes, demo, score, progress, presentation, sources, events,
-the commands) never does, so the device notebook runs with only a TFLite runtime (and ONNX
+calibration, evaluate, studies, analysis, plots, device_plots, publish, inference, onnx_backend,
+machine, timing, frame_path_study, detector_study, runtimes, classifier, demo, score, progress,
+presentation, sources, events, the commands) never does, so the device notebook runs with only a TFLite runtime (and ONNX
 Runtime where installed) and importing a helper stays cheap.
 
 Where things are, in data-flow order (and what a newcomer edits):
@@ -20,6 +20,7 @@ Where things are, in data-flow order (and what a newcomer edits):
 ``data/render.py``,
 ``data/sbi.py``
 ``data/faces.py``           face detectors and the one crop path (extraction, benchmark, demo)
+``data/tracking.py``        following a moving face from frame to frame (detect-then-track)
 ``data/splits.py``          identity splits that keep videos, groups and identities whole, the
                             official test lists, the leakage proof, class balancing
 ``data/near_duplicates.py`` near-duplicate crops across splits (perceptual hash, then pixels)
@@ -43,6 +44,7 @@ Where things are, in data-flow order (and what a newcomer edits):
 ``metrics.py``              formulas: AUC, EER, F1, thresholds, bootstrap over groups, paired
                             differences (add a metric here, then show it in
                             ``evaluate.test_report``)
+``calibration.py``          reliability tables, calibration error, Platt scaling and its prior
 ``evaluate.py``             scoring model files (the one scoring path), test reports, score
                             tables, sidecar updates, the seed table and the paired model comparisons
 ``studies.py``              notebook 05's studies: degradations, self-blending, left-out methods,
@@ -55,8 +57,11 @@ Where things are, in data-flow order (and what a newcomer edits):
 ``gate_command.py``,        the gate as a command (``scripts/gate.py``): frame sources (camera,
 ``sources.py``,             picamera2, stream, video, images) and its events (a JSON-lines file,
 ``events.py``               MQTT with a retained status and a queue while the broker is away)
-``plots.py``                every figure, drawn (add a figure: a function here, saved by
-                            ``Run.save_figure`` in its notebook); ``explain.py`` computes Grad-CAM
+``plots.py``                every figure of notebooks 01-05, drawn (add a figure: a function
+                            here, saved by ``Run.save_figure`` in its notebook); ``explain.py``
+                            computes Grad-CAM
+``device_plots.py``         notebook 06's figures: latency, runtimes, threads, trade-off, face
+                            detectors, the frame path
 ``machine.py``              this machine as a benchmark reports it (board, CPU, GPU, OS), the
                             thread counts it can time, a process's peak memory
 ``timing.py``               invoke timing of every model file, its result files, the latency
@@ -76,6 +81,8 @@ Where things are, in data-flow order (and what a newcomer edits):
                             figure, which optional studies ran
 ``inference.py``            loading and invoking a model file: ``.tflite`` on a TFLite runtime,
 ``onnx_backend.py``         ``.onnx`` on ONNX Runtime (execution providers TensorRT, CUDA, CPU)
+``classifier.py``           one frame in, a verdict out: face, crop, model file and sidecar,
+                            timings, the overlay drawn (the demo, the gate and scoring use it)
 ``demo.py``, ``demo_model.py``  the camera demo and its committed model; ``browse.py`` a run's files
 ``demo_command.py``,        the installed commands (``[project.scripts]``): the demo, scoring
 ``score.py``,               one's own labelled data, the frame-path benchmark; ``cli.py`` their

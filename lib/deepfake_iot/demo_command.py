@@ -28,6 +28,7 @@ from pathlib import Path
 
 import cv2
 
+from deepfake_iot.classifier import DeepfakeClassifier
 from deepfake_iot.cli import (
     apcer_target,
     existing_dir,
@@ -43,7 +44,6 @@ from deepfake_iot.cli import (
 from deepfake_iot.data.faces import DETECTOR_NAMES
 from deepfake_iot.demo import (
     NO_GUI,
-    DeepfakeClassifier,
     check_output,
     default_output,
     gui_problem,

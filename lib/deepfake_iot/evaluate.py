@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepfake_iot import inference, metrics
+from deepfake_iot import calibration, inference, metrics
 
 
 def tflite_scores(
@@ -163,7 +163,7 @@ def seed_score_arrays(table: pd.DataFrame, *, split: str, variant: str) -> tuple
 
 def calibration_record(val_labels, val_scores, test_labels, test_scores, *, deployment_prior: float,
                        bins: int = 15) -> dict:  # fmt: skip
-    """Platt scaling fitted on *validation* scores (``metrics.fit_platt``), its intercept moved
+    """Platt scaling fitted on *validation* scores (``calibration.fit_platt``), its intercept moved
     to ``deployment_prior`` (the share of fakes among the faces a deployed gate sees) by Bayes'
     rule, and the expected calibration error on test before and after (``bins`` equal bins).
 
@@ -172,16 +172,16 @@ def calibration_record(val_labels, val_scores, test_labels, test_scores, *, depl
     intercept is what the sidecar carries. Raises ``ValueError`` when the fit lands on a bound.
     """
     val_labels, test_labels = np.asarray(val_labels).astype(int), np.asarray(test_labels).astype(int)
-    slope, intercept = metrics.fit_platt(val_labels, val_scores)
+    slope, intercept = calibration.fit_platt(val_labels, val_scores)
     val_share = float(np.mean(val_labels))
-    calibrated = metrics.apply_platt(test_scores, slope, intercept)
+    calibrated = calibration.apply_platt(test_scores, slope, intercept)
     return {"method": "platt", "formula": "P(fake) = 1 / (1 + exp(-(slope * logit(score) + intercept)))",
             "slope": slope, "intercept_at_validation_prior": intercept, "validation_fake_share": val_share,
             "deployment_prior": float(deployment_prior),
-            "intercept": metrics.platt_for_prior(intercept, val_share, deployment_prior),
+            "intercept": calibration.platt_for_prior(intercept, val_share, deployment_prior),
             "test_fake_share": float(np.mean(test_labels)), "bins": int(bins),
-            "test_ece_before": metrics.expected_calibration_error(test_labels, test_scores, bins),
-            "test_ece_after": metrics.expected_calibration_error(test_labels, calibrated, bins),
+            "test_ece_before": calibration.expected_calibration_error(test_labels, test_scores, bins),
+            "test_ece_after": calibration.expected_calibration_error(test_labels, calibrated, bins),
             "fitted_on": "validation scores of this file"}  # fmt: skip
 
 

@@ -7,7 +7,7 @@ deepfake-iot-gate --camera 0 --device door1 --events door1.jsonl --mqtt localhos
 deepfake-iot-gate --picamera --device door1 --events door1.jsonl --apcer 0.01
 deepfake-iot-gate --video clip.mp4 --realtime --events events.jsonl
 
-It follows the face from frame to frame (detect-then-track, ``data.faces.FaceTracker``),
+It follows the face from frame to frame (detect-then-track, ``data.tracking.FaceTracker``),
 scores it with a .tflite (or .onnx) file and decides per presentation of at most N frames (the face
 leaving ends one early): ``bona_fide``, ``attack`` or ``no_face`` (N frames without a face,
 once), with the window, the aggregation (the mean raw P(fake)) and the threshold for the
@@ -145,7 +145,7 @@ def _open(args, verbose: bool):
     """The classifier, its operating point and presentation gate, the frame source, the events
     file and the MQTT publisher (started; ``None`` without ``--mqtt``)."""
     from deepfake_iot import events, sources
-    from deepfake_iot.demo import DeepfakeClassifier
+    from deepfake_iot.classifier import DeepfakeClassifier
     from deepfake_iot.presentation import PresentationGate, operating_point
 
     with quiet_native_stderr(verbose):

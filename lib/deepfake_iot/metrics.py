@@ -1,5 +1,5 @@
-"""Detection metrics, decision thresholds, video aggregation, clustered and seed-inclusive
-bootstrap, and calibration.
+"""Detection metrics, decision thresholds, video aggregation, and the clustered and
+seed-inclusive bootstrap. Calibration (reliability, ECE, Platt scaling) is ``calibration.py``.
 
 Conventions used throughout (see the "Metrics conventions" of the project's reference notes):
 
@@ -24,11 +24,10 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-_EPS = 1e-7
 AGGREGATIONS = ("mean", "max", "vote")
 
 
-def _as_arrays(labels, scores) -> tuple[np.ndarray, np.ndarray]:
+def checked_arrays(labels, scores) -> tuple[np.ndarray, np.ndarray]:
     labels = np.asarray(labels).astype(int).ravel()
     scores = np.asarray(scores, dtype=float).ravel()
     if labels.shape != scores.shape:
@@ -44,7 +43,7 @@ def _as_arrays(labels, scores) -> tuple[np.ndarray, np.ndarray]:
 
 def equal_error_rate(labels, scores) -> tuple[float, float]:
     """``(eer, threshold)``: the fpr where ``|fnr - fpr|`` is smallest on the ROC curve."""
-    labels, scores = _as_arrays(labels, scores)
+    labels, scores = checked_arrays(labels, scores)
     if np.unique(labels).size < 2:
         return float("nan"), float("nan")
     fpr, tpr, thresholds = skm.roc_curve(labels, scores)
@@ -72,7 +71,7 @@ def frame_metrics(labels, scores, threshold: float = 0.5) -> dict:
     counts ``tn, fp, fn, tp``, and ``single_class`` (True when only one label is present: the
     ranking metrics are then NaN and ``note`` says why).
     """
-    labels, scores = _as_arrays(labels, scores)
+    labels, scores = checked_arrays(labels, scores)
     predicted = (scores >= threshold).astype(int)
     tn, fp, fn, tp = skm.confusion_matrix(labels, predicted, labels=[0, 1]).ravel()
     precision, recall, f1, _ = skm.precision_recall_fscore_support(
@@ -128,7 +127,7 @@ def f1_score(tp, fp, fn):
 
 def counts_at(labels, scores, thresholds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(tp, fp, fn)`` with fake called at ``score >= t``, for each threshold ``t``."""
-    labels, scores = _as_arrays(labels, scores)
+    labels, scores = checked_arrays(labels, scores)
     thresholds = np.asarray(thresholds, dtype=float)
     fake, real = np.sort(scores[labels == 1]), np.sort(scores[labels == 0])
     tp = fake.size - np.searchsorted(fake, thresholds, side="left")
@@ -144,7 +143,7 @@ def choose_thresholds(labels, scores) -> dict:
     scores only, then evaluate test scores with :func:`frame_metrics` at each threshold; never
     choose them on test. With a single class present the data-driven thresholds fall back to 0.5.
     """
-    labels, scores = _as_arrays(labels, scores)
+    labels, scores = checked_arrays(labels, scores)
     chosen = {"fixed_0.5": 0.5, "f1": 0.5, "youden": 0.5}
     if np.unique(labels).size < 2:
         return chosen
@@ -254,7 +253,7 @@ def resample_counts(frame_df: pd.DataFrame, n: int = 1000, seed: int = 0, unit: 
 
 def resampled_aucs(labels, scores, counts: np.ndarray) -> np.ndarray:
     """The AUC of ``scores`` in every resample of ``counts`` (rows of ``resample_counts``)."""
-    labels, scores = _as_arrays(labels, scores)
+    labels, scores = checked_arrays(labels, scores)
     unique_scores, inverse = np.unique(scores, return_inverse=True)
     return np.array([_weighted_auc(labels, inverse, unique_scores.size, row) for row in counts])
 
@@ -284,7 +283,7 @@ def bootstrap_ci(
     if unit not in frame_df:
         raise ValueError(f"frame_df has no column {unit!r} to resample by")
     table = _with_scores(frame_df, scores)
-    labels, values = _as_arrays(table["label"], table["score"])
+    labels, values = checked_arrays(table["label"], table["score"])
     function, fast_auc = _resolve_metric(metric_fn)
     point = (
         float(skm.roc_auc_score(labels, values)) if fast_auc else float(function(labels, values))
@@ -303,107 +302,6 @@ def bootstrap_ci(
             except ValueError:
                 estimates[row] = np.nan
     return percentile_interval(point, estimates, alpha)
-
-
-def reliability_table(labels, scores, bins: int = 15) -> pd.DataFrame:
-    """Equal-width bins of P(fake): ``bin_low, bin_high, mean_score, frac_fake, count``.
-
-    Empty bins are kept with ``count`` 0 and NaN means, so tables of different models align.
-    """
-    labels, scores = _as_arrays(labels, scores)
-    if bins < 1:
-        raise ValueError(f"bins must be >= 1, got {bins}")
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    index = np.clip(np.digitize(scores, edges[1:-1], right=False), 0, bins - 1)
-    count = np.bincount(index, minlength=bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_score = np.bincount(index, weights=scores, minlength=bins) / count
-        frac_fake = np.bincount(index, weights=labels, minlength=bins) / count
-    return pd.DataFrame(
-        {
-            "bin_low": edges[:-1],
-            "bin_high": edges[1:],
-            "mean_score": mean_score,
-            "frac_fake": frac_fake,
-            "count": count.astype(int),
-        }
-    )
-
-
-def expected_calibration_error(labels, scores, bins: int = 15) -> float:
-    """ECE of P(fake): the count-weighted mean gap between mean score and fraction of fakes.
-
-    This is the calibration of the fake-class probability over equal-width bins (the quantity a
-    reliability diagram of P(fake) shows), not the top-label confidence variant.
-    """
-    table = reliability_table(labels, scores, bins)
-    filled = table[table["count"] > 0]
-    gaps = np.abs(filled["mean_score"] - filled["frac_fake"])
-    return float(np.sum(gaps * filled["count"]) / filled["count"].sum())
-
-
-def _logit(scores) -> np.ndarray:
-    scores = np.clip(np.asarray(scores, dtype=float), _EPS, 1 - _EPS)
-    return np.log(scores) - np.log1p(-scores)
-
-
-# Bounds of the Platt search: a fit that lands on one is an error, never a quietly returned bound.
-PLATT_SLOPE_BOUNDS = (1e-3, 1e2)
-PLATT_INTERCEPT_BOUNDS = (-30.0, 30.0)
-
-
-def prior_log_odds(share: float) -> float:
-    """``log(share / (1 - share))``: the log odds of a fake share in (0, 1)."""
-    if not 0 < share < 1:
-        raise ValueError(f"a class share must lie strictly between 0 and 1, got {share}")
-    return float(np.log(share) - np.log1p(-share))
-
-
-def fit_platt(labels, scores_val) -> tuple[float, float]:
-    """``(slope, intercept)`` of Platt scaling, fitted on VALIDATION scores:
-    ``P(fake) = sigmoid(slope * logit(score) + intercept)`` minimising the negative
-    log-likelihood (a logistic regression on the logit, unregularised, by scipy's L-BFGS-B).
-
-    Unlike temperature scaling (a slope alone), the intercept corrects a shifted model, e.g. one
-    trained with class weights for a 50% prior and validated where most faces are fake. The
-    result calibrates to validation's class mix; :func:`platt_for_prior` moves it to another.
-    A fit that lands on a bound of ``PLATT_SLOPE_BOUNDS`` or ``PLATT_INTERCEPT_BOUNDS`` raises
-    ``ValueError`` naming the bound: the scores carry no usable calibration (a constant or an
-    inverted ranking), and a bound is not an estimate.
-    """
-    from scipy.optimize import minimize
-
-    labels, scores_val = _as_arrays(labels, scores_val)
-    if np.unique(labels).size < 2:
-        raise ValueError("Platt scaling needs real and fake validation scores; only one class is present")
-    logits = _logit(scores_val)
-
-    def nll(params):
-        z = params[0] * logits + params[1]
-        # -[y log s(z) + (1-y) log(1-s(z))] = softplus(z) - y z, computed stably
-        gradient = 1 / (1 + np.exp(-z)) - labels
-        return float(np.mean(np.logaddexp(0.0, z) - labels * z)), np.array([np.mean(gradient * logits), np.mean(gradient)])
-
-    bounds = [PLATT_SLOPE_BOUNDS, PLATT_INTERCEPT_BOUNDS]
-    result = minimize(nll, x0=np.array([1.0, 0.0]), jac=True, method="L-BFGS-B", bounds=bounds)
-    for value, (low, high), name in zip(result.x, bounds, ("slope", "intercept"), strict=True):
-        for bound in (low, high):
-            if abs(value - bound) <= 1e-6 * max(1.0, abs(bound)):
-                raise ValueError(f"the Platt {name} landed on its search bound {bound:g}: these scores "
-                                 "carry no usable calibration (constant or inverted); nothing was fitted")
-    return float(result.x[0]), float(result.x[1])
-
-
-def apply_platt(scores, slope: float, intercept: float) -> np.ndarray:
-    """Calibrated P(fake): ``sigmoid(slope * logit(scores) + intercept)`` (the ranking is kept
-    for a positive slope)."""
-    return 1.0 / (1.0 + np.exp(-(slope * _logit(scores) + intercept)))
-
-
-def platt_for_prior(intercept: float, fitted_share: float, prior: float) -> float:
-    """The Platt intercept moved from the fake share it was fitted at (validation's) to the
-    fake ``prior`` of deployment: Bayes' rule adds the difference of the prior log odds."""
-    return float(intercept + prior_log_odds(prior) - prior_log_odds(fitted_share))
 
 
 def per_method_auc(frame_df: pd.DataFrame, scores) -> pd.DataFrame:
@@ -556,7 +454,7 @@ def apcer_bpcer(labels, scores, threshold: float) -> tuple[float, float]:
     """``(APCER, BPCER)`` at ``threshold`` in ISO/IEC 30107-3 terms, a fake being the attack:
     APCER, the share of fakes accepted as real (``score < threshold``); BPCER, the share of
     real faces rejected (``score >= threshold``). NaN for a class that is absent."""
-    labels, scores = _as_arrays(labels, scores)
+    labels, scores = checked_arrays(labels, scores)
     fake, real = scores[labels == 1], scores[labels == 0]
     apcer = float(np.mean(fake < threshold)) if fake.size else float("nan")
     bpcer = float(np.mean(real >= threshold)) if real.size else float("nan")
@@ -568,7 +466,7 @@ def threshold_at_apcer(labels, scores, apcer: float) -> float:
     fewer real faces rejected for the same share of accepted fakes."""
     if not 0 <= apcer < 1:
         raise ValueError(f"the target APCER must lie in [0, 1), got {apcer}")
-    labels, scores = _as_arrays(labels, scores)
+    labels, scores = checked_arrays(labels, scores)
     fake = np.sort(scores[labels == 1])
     if not fake.size:
         raise ValueError("no fake scores to set an APCER threshold on")

@@ -175,7 +175,7 @@ def frames_of(path: Path, frames: int) -> list[tuple[int, np.ndarray]]:
 def score_files(classifier, items, frames: int, progress=None):
     """``(file rows, frame rows, skipped rows)``: P(fake) of every face found (the crop of
     training), a file's score the mean over its faces. A file without a readable frame or
-    without any face is skipped with its reason. ``classifier`` is a ``demo.DeepfakeClassifier``."""
+    without any face is skipped with its reason. ``classifier`` is a ``classifier.DeepfakeClassifier``."""
     from deepfake_iot import inference
     from deepfake_iot.data import faces
     from deepfake_iot.data.intake import BadMediaError
@@ -359,7 +359,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     verbose = verbose_requested(args.verbose)
     silence_opencv(verbose)
-    from deepfake_iot.demo import DeepfakeClassifier, check_output
+    from deepfake_iot.classifier import DeepfakeClassifier
+    from deepfake_iot.demo import check_output
 
     expected = (OSError, ValueError, ImportError)
     try:
