@@ -74,8 +74,7 @@ def train_candidates(out: Path, params: dict, model: str, rates: list[float], se
     manifest_hash = hashlib.sha256(manifest_path.read_bytes()).hexdigest()[:16]
     first = min(seeds)
     plan = planning.training_plan([model], first, max(seeds) - first + 1, manifest=manifest,
-                                  crop_size=params["crop_size"], light_options={}, ablation_no_degradation=False,
-                                  cross_manipulation=False, sweep_widths=[], sweep_depths=[], sweep_input_sizes=[],
+                                  crop_size=params["crop_size"], light_options={},
                                   sbi_prob=params["aug_sbi_prob"], degrade_prob=params["aug_degrade_prob"])
     entries = [entry for entry in plan if entry["seed"] in seeds]
     strategy = make_strategy("default")

@@ -50,8 +50,7 @@ def light_entries(params: dict, manifest, seeds: list[int]) -> list[dict]:
     first = min(seeds)
     plan = planning.training_plan(["light_cnn"], first, max(seeds) - first + 1, manifest=manifest,
                                   crop_size=params["crop_size"], light_options=light_options,
-                                  ablation_no_degradation=False, cross_manipulation=False, sweep_widths=[],
-                                  sweep_depths=[], sweep_input_sizes=[], degrade_prob=params["aug_degrade_prob"])
+                                  degrade_prob=params["aug_degrade_prob"])
     return [entry for entry in plan if entry["seed"] in seeds]
 
 

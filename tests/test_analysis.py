@@ -1,12 +1,14 @@
 """Generalisation studies and error analysis: hand-made cases with known answers."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from deepfake_iot import analysis, evaluate, gate, metrics, studies
 from deepfake_iot.data.methods import leave_out_method
-from deepfake_iot.plan import model_options, sweep_records, training_plan
+from deepfake_iot.plan import Studies, model_options, sweep_records, training_plan
 
 
 def toy_manifest():
@@ -43,8 +45,8 @@ def test_training_plan_changes_one_thing_per_extra_run():
     plan = training_plan(
         ["light_cnn", "meso4"], 10, 2, manifest=toy_manifest(), crop_size=96,
         light_options={"width": 1.0, "depth": (1, 2, 2, 1), "expansion": 4, "dropout": 0.2},
-        ablation_no_degradation=True, cross_manipulation=True,
-        sweep_widths=[0.5], sweep_depths=[[1, 1, 1, 1]], sweep_input_sizes=[64],
+        studies=Studies(degradation=True, cross_manipulation=True, sweep_widths=(0.5,),
+                        sweep_depths=((1, 1, 1, 1),), sweep_input_sizes=(64,)),
     )
     names = [p["name"] for p in plan]
     assert names[:4] == ["light_cnn", "light_cnn", "meso4", "meso4"]  # every model, the same seeds
@@ -64,21 +66,18 @@ def test_training_plan_refuses_upsampled_sweep_and_skips_single_method_lofo():
     options = {"width": 1.0, "depth": (1, 2, 2, 1)}
     with pytest.raises(ValueError, match="larger than the crops"):
         training_plan(["light_cnn"], 1, 1, manifest=toy_manifest(), crop_size=48, light_options=options,
-                               ablation_no_degradation=False, cross_manipulation=False,
-                               sweep_widths=[], sweep_depths=[], sweep_input_sizes=[64])
+                      studies=Studies(sweep_input_sizes=(64,)))
     single = toy_manifest().query("method != 'blend'")
     plan = training_plan(["light_cnn"], 1, 1, manifest=single, crop_size=48, light_options=options,
-                                  ablation_no_degradation=False, cross_manipulation=True,
-                                  sweep_widths=[], sweep_depths=[], sweep_input_sizes=[])
+                         studies=Studies(cross_manipulation=True))
     assert [p["name"] for p in plan] == ["light_cnn"]
 
 
 def test_training_plan_pairs_studies_with_main_seeds_and_runs_the_other_sbi_setting():
     options = {"width": 1.0, "depth": (1, 2, 2, 1)}
-    common = dict(manifest=toy_manifest(), crop_size=48, light_options=options, ablation_no_degradation=True,
-                  cross_manipulation=True, sweep_widths=[], sweep_depths=[], sweep_input_sizes=[])
-    plan = training_plan(["light_cnn", "meso4"], 5, 3, study_seeds=2, lofo_seeds=1,
-                                  sbi_prob=0.0, sbi_study_prob=0.3, **common)
+    common = dict(manifest=toy_manifest(), crop_size=48, light_options=options)
+    study_plan = Studies(degradation=True, cross_manipulation=True, sbi_study_prob=0.3, seeds=2, lofo_seeds=1)
+    plan = training_plan(["light_cnn", "meso4"], 5, 3, sbi_prob=0.0, studies=study_plan, **common)
     by_group = {}
     for p in plan:
         by_group.setdefault(p["group"], []).append(p)
@@ -88,10 +87,12 @@ def test_training_plan_pairs_studies_with_main_seeds_and_runs_the_other_sbi_sett
     assert all(p["sbi_prob"] == 0.0 for p in by_group["main"] + by_group["cross_manipulation"])
     assert {p["held_out"] for p in by_group["cross_manipulation_sbi"]} == {"swap", "blend"}
     assert all(p["sbi_prob"] == 0.3 and p["seed"] == 5 for p in by_group["cross_manipulation_sbi"])
-    flipped = training_plan(["light_cnn"], 5, 2, study_seeds=1, sbi_prob=0.3, sbi_study_prob=0.3, **common)
+    flipped = training_plan(["light_cnn"], 5, 2, sbi_prob=0.3, studies=replace(study_plan, seeds=1), **common)
     assert [(p["name"], p["sbi_prob"]) for p in flipped if p["group"] == "sbi"] == [("light_cnn_nosbi", 0.0)]
     with pytest.raises(ValueError, match="aug_sbi_prob must be one of them"):
-        training_plan(["light_cnn"], 5, 2, sbi_prob=0.1, sbi_study_prob=0.3, **common)
+        training_plan(["light_cnn"], 5, 2, sbi_prob=0.1, studies=study_plan, **common)
+    with pytest.raises(ValueError, match="Studies.lofo_seeds must be at least 1"):
+        Studies(lofo_seeds=0)
 
 
 def test_cross_manipulation_table_by_hand():
@@ -273,8 +274,7 @@ def test_baselines_get_local_imagenet_weights_and_the_sweep_its_settings():
     assert model_options("mobilenet_v3_small", options) == {"weights_path": None}
     assert model_options("mobilenet_v3_small", options, "w")["weights_path"].endswith("mobilenet_v3_small.h5")
     trainings = training_plan(["light_cnn", "mobilenet_v3_small"], 1, 1, manifest=toy_manifest(), crop_size=48,
-                              light_options=options, ablation_no_degradation=False, cross_manipulation=False,
-                              sweep_widths=[0.5], sweep_depths=[], sweep_input_sizes=[], weights_dir="w")
+                              light_options=options, studies=Studies(sweep_widths=(0.5,)), weights_dir="w")
     assert [t["options"].get("weights_path", "") for t in trainings if t["group"] == "main"][1].endswith(".h5")
     cards = [{"model": t["name"], "group": t["group"], "dir": "d", "seed": t["seed"], "input_size": t["input_size"],
               "best_val_auc": 0.7, "params_total": 10} for t in trainings]
@@ -393,17 +393,17 @@ def test_degradation_phrases_follow_the_main_runs_setting():
 
 def test_degradation_study_trains_the_other_setting_of_the_main_runs():
     options = {"width": 0.5}
-    common = dict(manifest=toy_manifest(), crop_size=48, light_options=options, ablation_no_degradation=True,
-                  cross_manipulation=False, sweep_widths=[], sweep_depths=[], sweep_input_sizes=[], study_seeds=2)
-    with_main = training_plan(["light_cnn"], 1, 3, degrade_prob=0.3, **common)
+    common = dict(manifest=toy_manifest(), crop_size=48, light_options=options)
+    study_plan = Studies(degradation=True, seeds=2)
+    with_main = training_plan(["light_cnn"], 1, 3, degrade_prob=0.3, studies=study_plan, **common)
     study = [e for e in with_main if e["group"] == "ablation"]
     assert [e["name"] for e in study] == ["light_cnn_nodeg"] * 2 and all(e["degrade_prob"] == 0 and not e["degradation"] for e in study)
-    without_main = training_plan(["light_cnn"], 1, 3, degrade_prob=0.0, degrade_study_prob=0.2, **common)
+    without_main = training_plan(["light_cnn"], 1, 3, degrade_prob=0.0, studies=replace(study_plan, degrade_study_prob=0.2), **common)
     study = [e for e in without_main if e["group"] == "ablation"]
     assert [e["name"] for e in study] == ["light_cnn_deg"] * 2 and all(e["degrade_prob"] == 0.2 and e["degradation"] for e in study)
     assert all(e["degrade_prob"] == 0.0 for e in without_main if e["group"] == "main")
     with pytest.raises(ValueError, match="degrade_study_prob"):
-        training_plan(["light_cnn"], 1, 3, degrade_prob=0.0, degrade_study_prob=0.0, **common)
+        training_plan(["light_cnn"], 1, 3, degrade_prob=0.0, studies=replace(study_plan, degrade_study_prob=0.0), **common)
 
 
 def test_learning_rate_sentence_names_a_model_with_its_own_rate():

@@ -309,7 +309,7 @@ def test_multiworker_with_two_local_workers_matches_one_device(tmp_path, root):
 def test_train_planned_leaves_the_held_out_method_out_and_names_the_run(tmp_path):
     import cv2
 
-    from deepfake_iot.plan import training_plan
+    from deepfake_iot.plan import Studies, training_plan
 
     rows = []
     for split in ("train", "val", "test"):
@@ -320,8 +320,7 @@ def test_train_planned_leaves_the_held_out_method_out_and_names_the_run(tmp_path
             rows.append({"path": path, "label": label, "method": method, "video_id": f"{split}{index}", "split": split})
     manifest = pd.DataFrame(rows)
     plan = training_plan(["light_cnn"], 3, 1, manifest=manifest, crop_size=32, light_options={"width": 0.25},
-                         ablation_no_degradation=False, cross_manipulation=True, sweep_widths=[], sweep_depths=[],
-                         sweep_input_sizes=[])
+                         studies=Studies(cross_manipulation=True))
     entry = next(e for e in plan if e["held_out"] == "swap")
     card = train.train_planned(entry, manifest, tmp_path, tmp_path / "models", augment_cfg={}, manifest_hash="m",
                                global_batch=4, recipe=train.Recipe(epochs=1, learning_rate=1e-3, warmup_epochs=0, patience=1),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,6 +145,14 @@ class DeepfakeClassifier:
         if self.sidecar.get("note"):
             line += f": {self.sidecar['note']}"
         return line
+
+    def announce(self) -> None:
+        """What a command prints before the frames: the model (``describe``) on stdout and, where
+        the sidecar lacks a field, the warning on stderr."""
+        print(self.describe(), flush=True)
+        warning = self.sidecar_warning()
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
 
     def annotate(self, frame_bgr) -> tuple[np.ndarray, dict]:
         """The frame with the face box, the verdict and the timings drawn, and what was found.

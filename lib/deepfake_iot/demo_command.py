@@ -144,9 +144,7 @@ def main(argv=None) -> int:
     except ERRORS as error:
         print(f"error: {one_line(error)}", file=sys.stderr)
         return 2
-    print(classifier.describe(), flush=True)
-    if classifier.sidecar_warning():
-        print(f"warning: {classifier.sidecar_warning()}", file=sys.stderr, flush=True)
+    classifier.announce()
     if point.note and classifier.sidecar.get("gate"):  # an older sidecar: the demo's threshold, quietly
         print(f"note: {point.note}", file=sys.stderr, flush=True)
     if no_gui_note:

@@ -5,6 +5,7 @@ that change one thing of the light CNN. A plan is a list of plain records (no Te
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -22,25 +23,50 @@ def model_options(name: str, light_options: dict, weights_dir: str | Path | None
     return {"weights_path": str(Path(weights_dir) / f"{name}.h5") if weights_dir else None}
 
 
+@dataclass(frozen=True)
+class Studies:
+    """The light-CNN studies notebook 03 trains beside the main runs; each changes one thing.
+
+    The fields carry notebook 03's parameter names, shortened: ``degradation`` is
+    ``ablation_no_degradation``, ``seeds`` is ``study_seeds``. The default trains no study.
+
+    * ``degradation``: the other IoT degradation setting (without degradations when the main
+      runs draw them, else with ``degrade_study_prob``), ``seeds`` seeds;
+    * ``sbi_study_prob`` > 0: the other self-blending setting (``sbi_study_prob`` when the main
+      runs use none, else none), ``seeds`` seeds;
+    * ``cross_manipulation``: one run per fake method left out (``lofo_seeds`` seeds) and, with
+      the self-blending study on, the same with the other self-blending setting;
+    * the sweep: each of ``sweep_widths``, ``sweep_depths`` and ``sweep_input_sizes``, first
+      seed only (judged on validation).
+    """
+
+    degradation: bool = False
+    degrade_study_prob: float = 0.3
+    sbi_study_prob: float = 0.0
+    cross_manipulation: bool = False
+    sweep_widths: tuple = ()
+    sweep_depths: tuple = ()
+    sweep_input_sizes: tuple = ()
+    seeds: int = 1
+    lofo_seeds: int = 1
+
+    def __post_init__(self):
+        for name in ("seeds", "lofo_seeds"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"Studies.{name} must be at least 1, got {getattr(self, name)}")
+
+
 def training_plan(models: list[str], seed: int, n_seeds: int, *, manifest: pd.DataFrame, crop_size: int,
-                  light_options: dict, ablation_no_degradation: bool, cross_manipulation: bool,
-                  sweep_widths: list[float], sweep_depths: list[list[int]], sweep_input_sizes: list[int],
-                  study_seeds: int = 1, lofo_seeds: int = 1, sbi_prob: float = 0.0, sbi_study_prob: float = 0.0,
-                  degrade_prob: float = 0.3, degrade_study_prob: float = 0.3, weights_dir: str | Path | None = None) -> list[dict]:
+                  light_options: dict, sbi_prob: float = 0.0, degrade_prob: float = 0.3,
+                  studies: Studies = Studies(), weights_dir: str | Path | None = None) -> list[dict]:
     """Every training run of notebook 03, in order: one record per run.
 
     Every model of ``models`` is trained with the same ``n_seeds`` seeds (``seed``, ``seed + 1``,
-    ...), so comparisons pair seed with seed. The studies change one thing of the light CNN and
-    reuse its first seeds, so each study run has a main run with the same seed to be paired with:
-
-    * ``ablation``: the other IoT degradation setting (without degradations when the main runs
-      draw them with ``degrade_prob`` > 0, else with ``degrade_study_prob``), ``study_seeds``
-      seeds, when ``ablation_no_degradation`` is on;
-    * ``sbi``: the other self-blending setting (``sbi_study_prob`` when ``sbi_prob`` is 0, else
-      0), ``study_seeds`` seeds, when ``sbi_study_prob`` > 0;
-    * ``cross_manipulation``: one run per fake method left out (``lofo_seeds`` seeds), and, with
-      the SBI study on, ``cross_manipulation_sbi``: the same with the other self-blending setting;
-    * ``sweep``: widths, depths and input sizes, first seed only (judged on validation).
+    ...), with self-blending ``sbi_prob`` and IoT degradation ``degrade_prob``, so comparisons
+    pair seed with seed. The ``studies`` (a ``Studies``) change one thing of the light CNN and
+    reuse its first seeds, so each study run has a main run with the same seed to be paired with;
+    their groups are ``ablation``, ``sbi``, ``cross_manipulation`` (and
+    ``cross_manipulation_sbi``) and ``sweep``.
 
     Record keys: ``name`` (folder under ``models/``), ``architecture`` (what ``build_model``
     builds), ``seed``, ``group``, ``options``, ``input_size``, ``degrade_prob`` and ``degradation``
@@ -48,14 +74,13 @@ def training_plan(models: list[str], seed: int, n_seeds: int, *, manifest: pd.Da
     ``width``, ``depth``. A baseline's ``options`` are ``model_options``'s (ImageNet weights from
     ``weights_dir`` when given).
     """
-    for name, value in (("n_seeds", n_seeds), ("study_seeds", study_seeds), ("lofo_seeds", lofo_seeds)):
-        if int(value) < 1:
-            raise ValueError(f"{name} must be at least 1, got {value}")
-    if sbi_study_prob > 0 and sbi_prob not in (0.0, sbi_study_prob):
+    if int(n_seeds) < 1:
+        raise ValueError(f"n_seeds must be at least 1, got {n_seeds}")
+    if studies.sbi_study_prob > 0 and sbi_prob not in (0.0, studies.sbi_study_prob):
         raise ValueError(f"aug_sbi_prob is {sbi_prob}: the self-blending study compares 0 with "
-                         f"sbi_study_prob ({sbi_study_prob}), so aug_sbi_prob must be one of them")
+                         f"sbi_study_prob ({studies.sbi_study_prob}), so aug_sbi_prob must be one of them")
     seeds = [seed + k for k in range(int(n_seeds))]
-    other_sbi = (0.0 if sbi_prob else sbi_study_prob) if sbi_study_prob > 0 else None
+    other_sbi = (0.0 if sbi_prob else studies.sbi_study_prob) if studies.sbi_study_prob > 0 else None
 
     def light(name, run_seed, group, **changes):
         return {**_run(name, "light_cnn", run_seed, group, light_options, crop_size, sbi_prob, degrade_prob), **changes}
@@ -64,20 +89,20 @@ def training_plan(models: list[str], seed: int, n_seeds: int, *, manifest: pd.Da
             for name in models for s in seeds]
     if "light_cnn" not in models:
         return runs
-    study, sbi_name = seeds[: int(study_seeds)], "light_cnn_nosbi" if sbi_prob else "light_cnn_sbi"
-    if ablation_no_degradation:
-        runs += _degradation_runs(light, study, degrade_prob, degrade_study_prob)
+    study, sbi_name = seeds[: int(studies.seeds)], "light_cnn_nosbi" if sbi_prob else "light_cnn_sbi"
+    if studies.degradation:
+        runs += _degradation_runs(light, study, degrade_prob, studies.degrade_study_prob)
     if other_sbi is not None:
         runs += [light(sbi_name, s, "sbi", sbi_prob=other_sbi) for s in study]
-    if cross_manipulation and len(fake_methods(manifest)) >= 2:  # one method cannot be left out
+    if studies.cross_manipulation and len(fake_methods(manifest)) >= 2:  # one method cannot be left out
         for method in fake_methods(manifest):
-            lofo = seeds[: int(lofo_seeds)]
+            lofo = seeds[: int(studies.lofo_seeds)]
             runs += [light(f"light_cnn_lofo_{method}", s, "cross_manipulation", held_out=method) for s in lofo]
             if other_sbi is not None:
                 runs += [light(f"{sbi_name}_lofo_{method}", s, "cross_manipulation_sbi", held_out=method,
                                sbi_prob=other_sbi) for s in lofo]
-    sweep = [{"width": w} for w in sweep_widths] + [{"depth": list(d)} for d in sweep_depths]
-    sweep += [{"input_size": s} for s in sweep_input_sizes]
+    sweep = [{"width": w} for w in studies.sweep_widths] + [{"depth": list(d)} for d in studies.sweep_depths]
+    sweep += [{"input_size": s} for s in studies.sweep_input_sizes]
     return runs + [_sweep_run(change, seed, light_options, crop_size, sbi_prob, degrade_prob) for change in sweep]
 
 

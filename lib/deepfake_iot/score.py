@@ -377,9 +377,7 @@ def main(argv=None) -> int:
     except expected as error:
         print(f"error: {one_line(error, expected)}", file=sys.stderr)
         return 2
-    print(classifier.describe(), flush=True)
-    if classifier.sidecar_warning():
-        print(f"warning: {classifier.sidecar_warning()}", file=sys.stderr, flush=True)
+    classifier.announce()
     print(f"{len(items)} file(s), {frames} frame(s) per video, face detector {classifier.detector}", flush=True)
     file_rows, frame_rows, unusable = score_files(classifier, items, frames)
     skipped = skipped + unusable
