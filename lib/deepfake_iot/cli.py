@@ -51,22 +51,22 @@ def apcer_target(text: str) -> float:
     return match[0]
 
 
-def existing_file(text: str) -> Path:
-    """An argparse type: a path to a file that exists."""
-    path = Path(text)
-    if not path.is_file():
-        reason = "is a folder, not a file" if path.is_dir() else "does not exist"
+def _existing(text: str, folder: bool) -> Path:
+    path, (want, other) = Path(text), (("folder", "file") if folder else ("file", "folder"))
+    if not (path.is_dir() if folder else path.is_file()):
+        reason = f"is a {other}, not a {want}" if path.exists() else "does not exist"
         raise argparse.ArgumentTypeError(f"{text} {reason}")
     return path
+
+
+def existing_file(text: str) -> Path:
+    """An argparse type: a path to a file that exists."""
+    return _existing(text, folder=False)
 
 
 def existing_dir(text: str) -> Path:
     """An argparse type: a path to a folder that exists."""
-    path = Path(text)
-    if not path.is_dir():
-        reason = "is a file, not a folder" if path.exists() else "does not exist"
-        raise argparse.ArgumentTypeError(f"{text} {reason}")
-    return path
+    return _existing(text, folder=True)
 
 
 def one_line(error: BaseException, expected: tuple[type, ...] = ()) -> str:
