@@ -90,6 +90,16 @@ def test_bad_flags_are_refused_naming_the_flag(module, args, flag, capsys):
     assert f"argument {flag}:" in capsys.readouterr().err
 
 
+def test_a_folder_for_a_file_and_a_file_for_a_folder_are_named_as_such(capsys):
+    from deepfake_iot import demo_command
+
+    for args, reason in ((["--image", str(ROOT)], "is a folder, not a file"),
+                         (["--images", __file__], "is a file, not a folder")):  # fmt: skip
+        with pytest.raises(SystemExit):
+            demo_command.parse_args(args)
+        assert reason in capsys.readouterr().err
+
+
 def test_score_needs_its_labelled_data_one_way(capsys):
     from deepfake_iot import score
 
