@@ -61,7 +61,8 @@ def recipe_for(params: dict, model: str, rate: float):
 
     return Recipe(epochs=params["epochs"], learning_rate=params["learning_rate"], warmup_epochs=params["warmup_epochs"],
                   final_lr_fraction=params["final_lr_fraction"], patience=params["patience"],
-                  min_delta=params["min_delta"], learning_rates={model: rate})
+                  min_delta=params["min_delta"], stop_from_epoch=params["stop_from_epoch"],
+                  learning_rates={model: rate})
 
 
 def train_candidates(out: Path, params: dict, model: str, rates: list[float], seeds: list[int]) -> pd.DataFrame:

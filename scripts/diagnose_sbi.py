@@ -71,7 +71,8 @@ def run_arms(out: Path, params: dict, seeds: list[int], sbi_prob: float, jpeg: t
     val = manifest[manifest["split"] == "val"].reset_index(drop=True)
     val_images = load_crops(val["path"], out / "data", params["crop_size"])
     recipe = Recipe(epochs=params["epochs"], learning_rate=params["learning_rate"], warmup_epochs=params["warmup_epochs"],
-                    final_lr_fraction=params["final_lr_fraction"], patience=params["patience"], min_delta=params["min_delta"])
+                    final_lr_fraction=params["final_lr_fraction"], patience=params["patience"], min_delta=params["min_delta"],
+                    stop_from_epoch=params["stop_from_epoch"])
     strategy = make_strategy("default")
     rows = []
     for arm, (prob, quality) in arms(sbi_prob, jpeg).items():

@@ -341,6 +341,18 @@ def test_recipe_checks_its_settings_and_gives_each_model_its_rate():
             train.Recipe(**{"epochs": 10, "learning_rate": 1e-3, **bad})
 
 
+def test_early_stopping_counts_only_from_stop_from_epoch(tmp_path):
+    train_ds, val_ds = _datasets()
+    fit = {**FIT, "patience": 1, "min_delta": 1.0}  # no epoch gains 1.0 AUC: stop as soon as allowed
+    runs = {start: train.train_model(_build(), train_ds, val_ds, tmp_path / f"from{start}", epochs=8, run_key={"from": start},
+                                     stop_from_epoch=start, **fit)["epochs_run"] for start in (0, 3)}
+    assert runs == {0: 2, 3: 5}  # the first watched epoch sets the mark, the next one misses it
+    with pytest.raises(ValueError, match="stop_from_epoch"):
+        train.Recipe(epochs=10, learning_rate=1e-3, stop_from_epoch=-1)
+    described = train.Recipe(epochs=10, learning_rate=1e-3, stop_from_epoch=5).describe().set_index("setting")
+    assert described.loc["early stopping", "value"].endswith("watched from epoch 6")
+
+
 def test_schedule_warms_up_then_decays_along_a_cosine_to_its_floor():
     schedule = train.learning_rate_schedule(1e-2, epochs=10, steps_per_epoch=5, warmup_epochs=2, final_lr_fraction=0.01)
     rates = [float(schedule(step)) for step in (0, 5, 10, 30, 50, 80)]

@@ -120,7 +120,8 @@ class Recipe:
     weights), a learning rate that warms up linearly for ``warmup_epochs`` and then follows a
     cosine decay to ``final_lr_fraction`` of its peak at ``epochs``, the checkpoint with the best
     validation AUC, and early stopping once validation AUC has not improved by ``min_delta`` for
-    ``patience`` epochs. ``learning_rates`` overrides the peak rate per model (chosen on
+    ``patience`` epochs, watched only from epoch ``stop_from_epoch`` on (so no run stops while its
+    rate is still near the peak, where validation AUC is noisiest). ``learning_rates`` overrides the peak rate per model (chosen on
     validation, the parameter file says how).
 
     A cosine schedule ends its run with a small learning rate whatever the epoch count, so a run
@@ -134,11 +135,13 @@ class Recipe:
     final_lr_fraction: float = 0.01
     patience: int = 4
     min_delta: float = 0.002
+    stop_from_epoch: int = 0
     learning_rates: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.epochs < 1 or self.learning_rate <= 0 or self.patience < 1:
-            raise ValueError(f"a recipe needs epochs >= 1, learning_rate > 0 and patience >= 1, got {self}")
+        if self.epochs < 1 or self.learning_rate <= 0 or self.patience < 1 or self.stop_from_epoch < 0:
+            raise ValueError("a recipe needs epochs >= 1, learning_rate > 0, patience >= 1 and "
+                             f"stop_from_epoch >= 0, got {self}")
         if not 0 <= self.warmup_epochs < self.epochs:
             raise ValueError(f"warmup_epochs must be in [0, epochs), got {self.warmup_epochs} of {self.epochs}")
         bad = {name: rate for name, rate in self.learning_rates.items() if not rate > 0}
@@ -153,7 +156,7 @@ class Recipe:
         """``train_model``'s keyword arguments for ``model``."""
         return {"epochs": self.epochs, "learning_rate": self.rate_for(model), "patience": self.patience,
                 "warmup_epochs": self.warmup_epochs, "final_lr_fraction": self.final_lr_fraction,
-                "min_delta": self.min_delta}
+                "min_delta": self.min_delta, "stop_from_epoch": self.stop_from_epoch}
 
     def describe(self) -> pd.DataFrame:
         """One row per setting, for the notebook's page."""
@@ -163,7 +166,8 @@ class Recipe:
                 "peak learning rate": f"{self.learning_rate:g}" + "".join(
                     f"; {name} {rate:g}" for name, rate in self.learning_rates.items() if rate),
                 "checkpoint": "best validation AUC",
-                "early stopping": f"no validation AUC gain of {self.min_delta:g} in {self.patience} epochs"}
+                "early stopping": f"no validation AUC gain of {self.min_delta:g} in {self.patience} epochs"
+                                  + (f", watched from epoch {self.stop_from_epoch + 1}" if self.stop_from_epoch else "")}
         return pd.DataFrame({"setting": list(rows), "value": list(rows.values())})
 
     def key(self) -> dict:
@@ -314,13 +318,13 @@ def _clear_run(out_dir: Path) -> None:
 def train_model(build_fn: Callable[[], keras.Model], train_ds: tf.data.Dataset, val_ds: tf.data.Dataset,
                 out_dir: str | Path, *, epochs: int, learning_rate: float, patience: int, seed: int, run_key: dict,
                 class_weight: dict | None = None, warmup_epochs: int = 0, final_lr_fraction: float = 0.01,
-                min_delta: float = 0.0, strategy: str | tf.distribute.Strategy = "default", resume: bool = True,
+                min_delta: float = 0.0, stop_from_epoch: int = 0, strategy: str | tf.distribute.Strategy = "default", resume: bool = True,
                 tensorboard: bool = True, verbose: int = 2, callbacks: list | None = None) -> dict:
     """Train ``build_fn()`` (an uncompiled model) and return its card.
 
     Datasets come batched with the global batch size, built after ``set_seeds(seed)`` (the model
     is seeded again). The best epoch on validation AUC is kept; training stops after ``patience``
-    epochs without a gain of ``min_delta``. The rate warms up over ``warmup_epochs``, then decays
+    epochs without a gain of ``min_delta`` (counted from epoch ``stop_from_epoch`` on). The rate warms up over ``warmup_epochs``, then decays
     along a cosine to ``final_lr_fraction`` of ``learning_rate`` at ``epochs``
     (``learning_rate_schedule``; constant where the training set's size is unknown). With
     ``resume`` a killed run continues from its last finished epoch, and a finished run whose
@@ -343,7 +347,8 @@ def train_model(build_fn: Callable[[], keras.Model], train_ds: tf.data.Dataset, 
     state_path = work_dir / "resume_state.json"
     seconds_before, training_done = _resume_point(state_path, work_dir, epochs, out_dir)
     fit_callbacks, resume_state = _callbacks(work_dir, state_path, seconds_before, patience=patience,
-                                             min_delta=min_delta, tensorboard=tensorboard, extra=callbacks)
+                                             min_delta=min_delta, stop_from_epoch=stop_from_epoch,
+                                             tensorboard=tensorboard, extra=callbacks)
     if not training_done:  # else every epoch ran: only saving the best model was left to do
         model.fit(train_ds, validation_data=val_ds, epochs=epochs, class_weight=class_weight,
                   callbacks=fit_callbacks, verbose=verbose)
@@ -352,7 +357,7 @@ def train_model(build_fn: Callable[[], keras.Model], train_ds: tf.data.Dataset, 
         return {"run_key": run_key, "chief": False}
     best = _save_best(build_fn, out_dir)
     settings = {"run_key": run_key, "seed": seed, "epochs_max": epochs, "learning_rate": learning_rate, **schedule,
-                "min_delta": min_delta, "class_weight": _jsonable(class_weight), "strategy": strategy_name,
+                "min_delta": min_delta, "stop_from_epoch": stop_from_epoch, "class_weight": _jsonable(class_weight), "strategy": strategy_name,
                 "replicas": strategy.num_replicas_in_sync}
     card = _card(best, build_fn, out_dir, settings, round(resume_state.seconds(), 2))
     shutil.rmtree(out_dir / "backup", ignore_errors=True)
@@ -413,13 +418,14 @@ def _resume_point(state_path: Path, work_dir: Path, epochs: int, out_dir: Path) 
 
 
 def _callbacks(work_dir: Path, state_path: Path, seconds_before: float, *, patience: int, min_delta: float,
-               tensorboard: bool, extra: list | None) -> tuple[list, _ResumeState]:
+               stop_from_epoch: int, tensorboard: bool, extra: list | None) -> tuple[list, _ResumeState]:
     """The fit's callbacks in their order (best checkpoint, early stopping, history, TensorBoard,
     backup, the resume state, then ``extra``) and the resume state itself."""
     checkpoint = keras.callbacks.ModelCheckpoint(str(work_dir / "best.weights.h5"), monitor="val_auc", mode="max",
                                                  save_best_only=True, save_weights_only=True)
     early_stopping = keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=patience,
-                                                   min_delta=min_delta, restore_best_weights=False)
+                                                   min_delta=min_delta, restore_best_weights=False,
+                                                   start_from_epoch=stop_from_epoch)
     resume_state = _ResumeState(state_path, {"checkpoint": checkpoint, "early_stopping": early_stopping}, seconds_before)
     found = [checkpoint, early_stopping, keras.callbacks.CSVLogger(str(work_dir / HISTORY), append=True)]
     if tensorboard:
