@@ -200,6 +200,14 @@ def test_comparison_sentence_names_better_worse_and_unresolved_baselines():
     assert "lower than that of MobileNetV2 (width 0.35) (-0.100)" in sentence
     assert "not resolved against MobileNetV3-Small (-0.010) (differences within 0.050)" in sentence
     assert "no baseline" in analysis.comparison_sentence(differences.iloc[:0], float("nan"))
+    assert "finished learning" not in sentence
+    convergence = pd.DataFrame({"model": ["light_cnn", "mobilenet_v2_035", "mobilenet_v2_035", "mobilenet_v2_035", "light_cnn_sbi"],
+                                "seed": [1, 1, 2, 3, 1], "group": ["main", "main", "main", "main", "sbi"],
+                                "converged": [True, False, True, False, False]})
+    unconverged = analysis.unconverged_runs(convergence)
+    assert unconverged == {"mobilenet_v2_035": [1, 3]}  # study runs are not compared here
+    flagged = analysis.comparison_sentence(differences, 0.05, unconverged=unconverged)
+    assert flagged.startswith(sentence) and "MobileNetV2 (width 0.35) (seeds 1 and 3) did not meet the convergence" in flagged
 
 
 def test_seed_tables_and_paired_comparisons_use_every_seed():

@@ -146,8 +146,18 @@ def baseline_names(models: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def comparison_sentence(differences: pd.DataFrame, resolvable: float, reference: str = "light_cnn") -> str:
-    """What the paired comparisons decide, from their verdicts: better, worse or unresolved."""
+def unconverged_runs(convergence: pd.DataFrame) -> dict[str, list[int]]:
+    """The main-comparison runs that did not finish learning (``plan.convergence_table``'s
+    ``converged``), as ``{model: [seeds]}``."""
+    main = convergence[(convergence["group"] == "main") & ~convergence["converged"].astype(bool)]
+    return {model: sorted(int(s) for s in part["seed"]) for model, part in main.groupby("model", sort=False)}
+
+
+def comparison_sentence(differences: pd.DataFrame, resolvable: float, reference: str = "light_cnn",
+                        unconverged: dict | None = None) -> str:
+    """What the paired comparisons decide, from their verdicts: better, worse or unresolved; and,
+    where a compared model has ``unconverged`` main runs (``unconverged_runs``), which ones, since
+    a difference that counts a run still learning speaks to the recipe rather than the model."""
     if not len(differences):
         return "This run trained no baseline to compare with."
     name = lambda m: MODEL_NAMES.get(m, m.replace("_", " "))  # noqa: E731
@@ -163,13 +173,20 @@ def comparison_sentence(differences: pd.DataFrame, resolvable: float, reference:
         parts.append(f"resolvably lower than that of {join_words(groups['worse'])}")
     if groups["unresolved"]:
         parts.append(f"not resolved against {join_words(groups['unresolved'])} (differences within {resolvable:.3f})")
-    return "Counting both training seeds and test groups, the light CNN's mean test AUC is " + "; ".join(parts) + "."
+    sentence = "Counting both training seeds and test groups, the light CNN's mean test AUC is " + "; ".join(parts) + "."
+    compared = [reference, *differences["model"]]
+    pending = [f"{name(m)} (seed{'s' if len(seeds) > 1 else ''} {join_words([str(x) for x in seeds])})"
+               for m, seeds in (unconverged or {}).items() if m in compared and seeds]
+    if pending:
+        sentence += (f" Not every compared run finished learning: {join_words(pending)} did not meet the convergence "
+                     "criterion, so a difference that counts them speaks to the recipe as much as to the model.")
+    return sentence
 
 
 def evaluation_macros(results: pd.DataFrame, seeds: pd.DataFrame, test: pd.DataFrame, val: pd.DataFrame, *,
                       differences: pd.DataFrame, resolvable: float, robustness: pd.DataFrame, errors: pd.DataFrame,
                       gate: pd.DataFrame, ablation: pd.DataFrame, cross_manipulation: pd.DataFrame,
-                      cross_dataset: pd.DataFrame, sbi_study: pd.DataFrame) -> dict:
+                      cross_dataset: pd.DataFrame, sbi_study: pd.DataFrame, unconverged: dict | None = None) -> dict:
     """Notebook 05's numbers and sentences for the paper, from its tables: the int8 and float
     light CNN's test metrics, the seeds, the paired comparisons, the gate, robustness, errors
     and the studies (the notebook adds its parameters and the calibration numbers)."""
@@ -193,7 +210,7 @@ def evaluation_macros(results: pd.DataFrame, seeds: pd.DataFrame, test: pd.DataF
         "NumBaselinesBeaten": int((differences["verdict"] == "light_cnn better").sum()),
         "NumBaselinesUnresolved": int((differences["verdict"] == "not resolved").sum()),
         "NumBaselines": len(differences), **sbi_macros(sbi_study),
-        "ComparisonSentence": comparison_sentence(differences, resolvable),
+        "ComparisonSentence": comparison_sentence(differences, resolvable, unconverged=unconverged),
         "WorstDegradation": str(worst.idxmin()).replace("_", " ") if len(worst) else "none",
         "WorstDegradationAuc": float(worst.min()) if len(worst) else float("nan"),
         "NumErrorsInt": int(light_int8["fp"] + light_int8["fn"]),

@@ -170,7 +170,7 @@ HANDOFFS: dict[str, tuple[str, str, str]] = {
     DEGRADED_MANIFEST: ("data", "02", "05"),
     PIPELINE_THROUGHPUT: ("results", "02", "people: pipeline against training speed"),
     TRAINING_RUNS: ("results", "03", "05 (every main run, every seed)"),
-    CONVERGENCE: ("results", "03", "people: did every run finish learning"),
+    CONVERGENCE: ("results", "03", "05 (which compared runs did not finish learning); people"),
     EXTRA_MODELS: ("results", "03", "05 (the study runs)"),
     SWEEP_MODELS: ("results", "03", "04 (the light CNN sweep)"),
     SELECTED_MODELS: ("results", "03", "04, 05 (each model's best seed on validation)"),
