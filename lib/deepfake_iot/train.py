@@ -121,8 +121,8 @@ class Recipe:
     cosine decay to ``final_lr_fraction`` of its peak at ``epochs``, the checkpoint with the best
     validation AUC, and early stopping once validation AUC has not improved by ``min_delta`` for
     ``patience`` epochs, watched only from epoch ``stop_from_epoch`` on (so no run stops while its
-    rate is still near the peak, where validation AUC is noisiest). ``learning_rates`` overrides the peak rate per model (chosen on
-    validation, the parameter file says how).
+    rate is still near the peak, where validation AUC is noisiest). ``learning_rates`` overrides
+    the peak rate per model (chosen on validation, the parameter file says how).
 
     A cosine schedule ends its run with a small learning rate whatever the epoch count, so a run
     that is still improving at its last epoch means too few epochs, not a rate left too high;
@@ -324,8 +324,8 @@ def train_model(build_fn: Callable[[], keras.Model], train_ds: tf.data.Dataset, 
 
     Datasets come batched with the global batch size, built after ``set_seeds(seed)`` (the model
     is seeded again). The best epoch on validation AUC is kept; training stops after ``patience``
-    epochs without a gain of ``min_delta`` (counted from epoch ``stop_from_epoch`` on). The rate warms up over ``warmup_epochs``, then decays
-    along a cosine to ``final_lr_fraction`` of ``learning_rate`` at ``epochs``
+    epochs without a gain of ``min_delta``, counted from epoch ``stop_from_epoch`` on. The rate
+    warms up over ``warmup_epochs``, then decays along a cosine to ``final_lr_fraction`` of ``learning_rate`` at ``epochs``
     (``learning_rate_schedule``; constant where the training set's size is unknown). With
     ``resume`` a killed run continues from its last finished epoch, and a finished run whose
     ``run_key`` is unchanged is not trained again; ``resume=False`` starts over. Extra
