@@ -232,6 +232,52 @@ def test_make_dataset_training_is_seeded(tmp_path):
     assert sorted(first[1]) == sorted(manifest.loc[:13, "label"].astype(np.float32))
 
 
+def test_degradations_start_at_their_onset_epoch(tmp_path):
+    manifest = png_manifest(tmp_path)
+    cfg = {"flip": False, "rotation_deg": 0.0, "zoom": 0.0, "color_jitter": 0.0, "degrade_prob": 1.0,
+           "degrade_names": ["gaussian_noise"], "degrade_from_epoch": 2}
+    onset = augment.DegradationOnset(augment.augment_config(cfg)["degrade_from_epoch"])
+    dataset = pipeline.make_dataset(manifest, tmp_path, "train", image_size=16, batch_size=5, training=True,
+                                    augment_cfg=cfg, seed=3, degradation_onset=onset)
+    callback = onset.callback()
+
+    def noisy_images(epoch):
+        callback.on_epoch_begin(epoch)
+        images = np.concatenate([x.numpy() for x, _ in dataset])[:, 2:, 2:]  # away from the random corner pixel
+        return int(sum(np.ptp(image) > 1e-6 for image in images))
+
+    assert [noisy_images(epoch) for epoch in (0, 1, 2, 3, 1)] == [0, 0, 14, 14, 0]
+    assert noisy_images(5) == 14 and augment.DegradationOnset(0).active.numpy()
+    always = pipeline.make_dataset(manifest, tmp_path, "train", image_size=16, batch_size=14, training=True,
+                                   augment_cfg=cfg, seed=3)  # no switch: degraded from the first image
+    assert all(np.ptp(image[2:, 2:]) > 1e-6 for image in next(iter(always))[0].numpy())
+    with pytest.raises(ValueError, match="degrade_from_epoch"):
+        augment.augment_config({"degrade_from_epoch": -1})
+
+
+def test_a_keras_fit_switches_degradations_on_at_the_onset_epoch(tmp_path):
+    import tf_keras as keras
+
+    manifest = png_manifest(tmp_path)
+    cfg = {"flip": False, "rotation_deg": 0.0, "zoom": 0.0, "color_jitter": 0.0, "degrade_prob": 1.0,
+           "degrade_names": ["gaussian_noise"], "degrade_from_epoch": 1}
+    onset = augment.DegradationOnset(1)
+    dataset = pipeline.make_dataset(manifest, tmp_path, "train", image_size=16, batch_size=7, training=True,
+                                    augment_cfg=cfg, seed=3, degradation_onset=onset)
+    seen = []
+
+    class Spread(keras.layers.Layer):  # records, batch by batch, how many images carry noise
+        def call(self, images):
+            if tf.executing_eagerly():  # not while Keras builds the model symbolically
+                seen.append(int(np.sum(np.ptp(images.numpy()[:, 2:, 2:].reshape(len(images), -1), axis=1) > 1e-6)))
+            return tf.reduce_mean(images, axis=[1, 2])
+
+    model = keras.Sequential([keras.Input((16, 16, 3)), Spread(), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile("sgd", "binary_crossentropy", run_eagerly=True)
+    model.fit(dataset, epochs=3, verbose=0, callbacks=[onset.callback()])
+    assert seen == [0, 0, 7, 7, 7, 7]
+
+
 def test_make_dataset_explains_bad_input(tmp_path):
     manifest = png_manifest(tmp_path)
     with pytest.raises(ValueError, match="no rows for split 'val'"):

@@ -28,15 +28,24 @@ def test_a_study_script_names_the_missing_run(name, tmp_path, capsys):
 
 def test_learning_rate_choice_takes_the_best_mean_over_seeds_and_counts_failures():
     module = load("choose_learning_rate")
-    runs = pd.DataFrame({"learning rate": [0.002, 0.002, 0.005, 0.005],
-                         "seed": [1, 2, 1, 2], "best val AUC": [0.9, 0.6, 0.8, 0.8],
-                         "learned": [True, False, True, True], "converged": [True, True, False, True]})
-    summary = module.choose(runs)
-    assert summary["learning rate"].tolist() == [0.005, 0.002]
-    assert summary.set_index("learning rate").loc[0.002, "learned"] == 1
-    assert summary.set_index("learning rate").loc[0.005, "best_val_auc_min"] == pytest.approx(0.8)
+    runs = pd.DataFrame({"learning rate": [0.002, 0.002, 0.005, 0.005, 0.005, 0.005],
+                         "degrade from epoch": [0, 0, 0, 0, 3, 3],
+                         "seed": [1, 2, 1, 2, 1, 2], "best val AUC": [0.9, 0.6, 0.8, 0.65, 0.8, 0.8],
+                         "learned": [True, False, True, True, True, True],
+                         "converged": [True, True, False, True, True, True]})
+    summary = module.choose(runs).set_index(["learning rate", "degrade from epoch"])
+    assert summary.index.tolist() == [(0.005, 3), (0.002, 0), (0.005, 0)]
+    assert summary.loc[(0.002, 0), "learned"] == 1 and summary.loc[(0.005, 0), "converged"] == 1
+    assert summary.loc[(0.005, 3), "best_val_auc_min"] == pytest.approx(0.8)
+    runs.loc[5, "converged"] = False  # a higher mean does not make up for a run that did not converge
+    runs.loc[4, "best val AUC"] = 0.95
+    assert module.choose(runs)[["learning rate", "degrade from epoch"]].values.tolist()[0] == [0.005, 3]  # none did
+    runs.loc[1, "learned"] = True
+    assert module.choose(runs)[["learning rate", "degrade from epoch"]].values.tolist()[0] == [0.002, 0]
     with pytest.raises(SystemExit):
         module.main(["/nowhere", "--model", "light_cnn", "--rates", "-1"])
+    with pytest.raises(SystemExit):
+        module.main(["/nowhere", "--model", "light_cnn", "--rates", "0.001", "--degrade-from-epochs", "-1"])
 
 
 def test_self_blending_diagnosis_compares_three_arms_on_the_same_probability():

@@ -39,6 +39,10 @@ label)``. Its configuration keys (``AUGMENT_DEFAULTS`` holds the defaults):
 * ``degrade_prob`` (float): probability of one IoT degradation, of a name drawn uniformly from
   ``degrade_names`` (None: all of ``degrade.NAMES``) at a level uniform in
   1..``degrade_max_level``. Applied last, as a camera would.
+* ``degrade_from_epoch`` (int): a training keeps its crops clean for this many epochs, then
+  degrades them (a curriculum: the model first finds the manipulation traces, then learns to
+  keep them through a camera). The switch is a ``DegradationOnset`` that training flips; an
+  augmenter made without one degrades from the first image.
 * ``sbi_prob`` (float) and ``sbi_strength`` (float): with this probability a *real* crop
   (label 0) becomes a self-blended fake (label 1) through ``deepfake_iot.data.sbi.self_blend``
   (a numpy function inside the graph). Applied first, on the clean crop.
@@ -71,6 +75,7 @@ AUGMENT_DEFAULTS = {
     "degrade_prob": 0.3,
     "degrade_max_level": 2,
     "degrade_names": None,
+    "degrade_from_epoch": 3,
     "sbi_prob": 0.0,
     "sbi_strength": 1.0,
     "sbi_jpeg_quality": (40, 100),
@@ -286,7 +291,34 @@ def augment_config(cfg: dict | None) -> dict:
     level = out["degrade_max_level"]
     if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 5:
         raise ValueError(f"degrade_max_level must be an int in 1..5, got {level!r}")
+    onset = out["degrade_from_epoch"]
+    if isinstance(onset, bool) or not isinstance(onset, int) or onset < 0:
+        raise ValueError(f"augmentation key 'degrade_from_epoch' must be an int >= 0, got {onset!r}")
     return out
+
+
+class DegradationOnset:
+    """The switch of ``degrade_from_epoch``: ``active`` is off before epoch ``from_epoch`` (counted
+    from 0) and on from it; ``set_epoch`` moves it and ``callback()`` does so in a Keras fit.
+
+    Keras calls ``on_epoch_begin`` before the epoch's first batch, and a tf.data pipeline starts
+    its threads only at its first batch, so every image of an epoch sees that epoch's setting
+    (also in a run resumed from its backup).
+    """
+
+    def __init__(self, from_epoch: int):
+        if isinstance(from_epoch, bool) or not isinstance(from_epoch, int) or from_epoch < 0:
+            raise ValueError(f"from_epoch must be an int >= 0, got {from_epoch!r}")
+        self.from_epoch = from_epoch
+        self.active = tf.Variable(from_epoch == 0, trainable=False, dtype=tf.bool, name="degradations_on")
+
+    def set_epoch(self, epoch: int) -> None:
+        self.active.assign(epoch >= self.from_epoch)
+
+    def callback(self):
+        import tf_keras as keras
+
+        return keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs=None: self.set_epoch(epoch))
 
 
 def _geometry(image, seed, rotation_deg: float, zoom: float):
@@ -330,7 +362,7 @@ def _color(image, seed, jitter: dict):
     return tf.clip_by_value(image, 0.0, 1.0)
 
 
-def _random_degradation(image, seed, probability: float, names: list[str], max_level: int):
+def _random_degradation(image, seed, probability: float, names: list[str], max_level: int, switch=None):
     seeds = tf.random.experimental.stateless_split(seed, 3)
     branches = [(name, level) for name in names for level in range(1, max_level + 1)]
     choice = tf.random.stateless_uniform(
@@ -345,6 +377,8 @@ def _random_degradation(image, seed, probability: float, names: list[str], max_l
         return tf.switch_case(choice, functions)
 
     apply = tf.random.stateless_uniform([], seeds[0]) < probability
+    if switch is not None:  # the draws above stay the same, so the seeds after the onset do too
+        apply = tf.logical_and(apply, switch)
     return tf.ensure_shape(tf.cond(apply, degraded, lambda: image), image.shape)
 
 
@@ -375,11 +409,12 @@ def _self_blend(image, seed, probability: float, strength: float, label):
     return image, tf.where(apply, tf.ones_like(label), label)
 
 
-def make_augmenter(cfg: dict | None = None):
+def make_augmenter(cfg: dict | None = None, onset: DegradationOnset | None = None):
     """The training augmentation ``(image, label, seed) -> (image, label)`` of ``cfg``.
 
     ``image`` is a float32 RGB crop in [0, 1] with a static shape, ``seed`` a shape-[2] integer
-    tensor; the same seed gives the same result. See the module docstring for the keys.
+    tensor; the same seed gives the same result. See the module docstring for the keys; with
+    ``onset`` degradations apply only while ``onset.active`` is on.
     """
     cfg = augment_config(cfg)
     if cfg["sbi_prob"] > 0:
@@ -415,6 +450,7 @@ def make_augmenter(cfg: dict | None = None):
                 cfg["degrade_prob"],
                 cfg["degrade_names"],
                 cfg["degrade_max_level"],
+                None if onset is None else onset.active,
             )
         return image, label
 

@@ -68,11 +68,12 @@ def _decoder(image_size: int):
 
 def make_dataset(manifest: pd.DataFrame, data_dir: Path | str, split: str, *, image_size: int, batch_size: int,
                  training: bool, augment_cfg: dict | None = None, seed: int = 0, cache: bool | str = True,
-                 shuffle_buffer: int | None = None) -> tf.data.Dataset:
+                 shuffle_buffer: int | None = None, degradation_onset=None) -> tf.data.Dataset:
     """Batches of ``(float32 RGB image in [0, 1], float32 label)`` for one split.
 
     ``training`` shuffles (buffer ``shuffle_buffer``, default the split size up to 10 000) and
-    applies ``augment_cfg`` (see ``deepfake_iot.augment``; None: no augmentation). The last
+    applies ``augment_cfg`` (see ``deepfake_iot.augment``; None: no augmentation), its
+    degradations switched by ``degradation_onset`` (an ``augment.DegradationOnset``) if given. The last
     batch may be smaller. Raises ValueError when the split is empty or a file is missing.
     """
     if image_size < 1 or batch_size < 1:
@@ -108,7 +109,7 @@ def make_dataset(manifest: pd.DataFrame, data_dir: Path | str, split: str, *, im
     if training and augment_cfg is not None:
         from deepfake_iot.augment import make_augmenter
 
-        augment = make_augmenter(augment_cfg)
+        augment = make_augmenter(augment_cfg, degradation_onset)
         counter = tf.data.Dataset.counter(dtype=tf.int64)
         dataset = tf.data.Dataset.zip((dataset, counter)).map(
             lambda pair, index: augment(

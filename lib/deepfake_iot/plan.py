@@ -226,21 +226,24 @@ def baseline_note(models: list[str]) -> str:
             "file records the trial).")
 
 
-def degradation_phrases(degrade_prob: float, degrade_study_prob: float, study: bool = True) -> dict:
+def degradation_phrases(degrade_prob: float, degrade_study_prob: float, study: bool = True,
+                        from_epoch: int = 0) -> dict:
     """The paper's words for how the main runs use the IoT degradation augmentation (probability
-    ``degrade_prob``) and what the degradation study's other arm does (``degrade_study_prob``
-    when the main runs draw none; ``study``: whether the study runs): the abstract's clause, the
-    method's clause and the study's arm."""
+    ``degrade_prob``, drawn from epoch ``from_epoch`` on, counted from 0) and what the degradation
+    study's other arm does (``degrade_study_prob`` when the main runs draw none; ``study``:
+    whether the study runs): the abstract's clause, the method's clause and the study's arm."""
+    onset = (f" from epoch {from_epoch + 1} on (the first {from_epoch} train on clean crops, so that a model finds "
+             "the manipulation traces before it must keep them through a camera)") if from_epoch else ""
     if degrade_prob > 0:
         return {"AbstractAugmentation": "trained with augmentations that imitate the degradations of cheap IoT cameras",
-                "DegradeAugmentation": f" with one random IoT degradation per image with probability {degrade_prob:g}",
+                "DegradeAugmentation": f" with one random IoT degradation per image with probability {degrade_prob:g}{onset}",
                 "AblationArm": "without the degradation augmentation"}
     return {"AbstractAugmentation": "tested against the degradations of cheap IoT cameras",
             "DegradeAugmentation": "; the main runs draw no IoT degradation" + (
                 " (the degradation study below trains the other arm with one per image with probability "
-                f"{degrade_study_prob:g})" if study else ""),
+                f"{degrade_study_prob:g}{onset})" if study else ""),
             "AblationArm": "with the degradation augmentation, which the main runs do not use (one random "
-                           f"degradation per image with probability {degrade_study_prob:g})"}
+                           f"degradation per image with probability {degrade_study_prob:g}{onset})"}
 
 
 def learning_rate_sentence(learning_rate: float, learning_rates: dict, models: list[str], names: dict) -> str:

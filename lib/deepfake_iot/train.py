@@ -464,9 +464,11 @@ def train_planned(
 ) -> dict:
     """Carry out one record of ``plan.training_plan`` with ``recipe`` (its learning rate for the
     record's architecture): its data (a held-out method left out of
-    train and validation), its augmentation (self-blending probability, degradations on or off),
+    train and validation), its augmentation (self-blending probability, degradations on or off,
+    from epoch ``degrade_from_epoch``),
     its model, seeded, under ``models_dir/<name>/seed<k>``; return the card with the plan's
     ``model``, ``seed``, ``group``, ``dir``, ``input_size``, ``held_out`` and ``sbi_prob``."""
+    from deepfake_iot.augment import DegradationOnset, augment_config
     from deepfake_iot.data.methods import leave_out_method
     from deepfake_iot.models import build_model
     from deepfake_iot.pipeline import make_dataset
@@ -474,10 +476,11 @@ def train_planned(
     name, run_seed, size = entry["name"], entry["seed"], entry["input_size"]
     set_seeds(run_seed)
     data = leave_out_method(manifest, entry["held_out"]) if entry["held_out"] else manifest
-    run_augment = {**augment_cfg, "sbi_prob": entry["sbi_prob"],
-                   "degrade_prob": entry.get("degrade_prob", augment_cfg.get("degrade_prob", 0.0)) if entry["degradation"] else 0.0}
-    train_ds = make_dataset(data, data_dir, "train", image_size=size, batch_size=global_batch,
-                            training=True, augment_cfg=run_augment, seed=run_seed)
+    run_augment = augment_config({**augment_cfg, "sbi_prob": entry["sbi_prob"], "degrade_prob": entry.get(
+        "degrade_prob", augment_cfg.get("degrade_prob", 0.0)) if entry["degradation"] else 0.0})
+    onset = DegradationOnset(run_augment["degrade_from_epoch"])
+    train_ds = make_dataset(data, data_dir, "train", image_size=size, batch_size=global_batch, training=True,
+                            augment_cfg=run_augment, seed=run_seed, degradation_onset=onset)
     val_ds = make_dataset(data, data_dir, "val", image_size=size, batch_size=global_batch, training=False)
     fit = recipe.fit_options(entry["architecture"])
     run_key = {"model": entry["architecture"], "options": entry["options"], "seed": run_seed, "manifest": manifest_hash,
@@ -486,7 +489,8 @@ def train_planned(
     card = train_model(
         functools.partial(build_model, entry["architecture"], size, bn_momentum=bn_momentum, **entry["options"]),
         train_ds, val_ds, Path(models_dir) / name / f"seed{run_seed}", class_weight=class_weight, seed=run_seed,
-        strategy=strategy, run_key=run_key, tensorboard=tensorboard, verbose=0, callbacks=callbacks, **fit,
+        strategy=strategy, run_key=run_key, tensorboard=tensorboard, verbose=0,
+        callbacks=[onset.callback(), *(callbacks or [])], **fit,
     )
     return {"model": name, "seed": run_seed, "group": entry["group"], "dir": f"models/{name}/seed{run_seed}",
             "input_size": size, "held_out": entry["held_out"], "sbi_prob": entry["sbi_prob"],
