@@ -94,7 +94,8 @@ def train_candidates(out: Path, params: dict, model: str, rates: list[float], se
                                  recipe=recipe_for(params, model, rate), bn_momentum=params["bn_momentum"],
                                  class_weight=weights, strategy=strategy, tensorboard=False, callbacks=[epoch_lines()])
             history = pd.read_csv(models_dir / model / f"seed{entry['seed']}" / paths.HISTORY)
-            row = planning.convergence_row(history, params["epochs"], params["convergence_gain"])
+            row = planning.convergence_row(history, params["epochs"], params["convergence_gain"], patience=params["patience"],
+                                           min_delta=params["min_delta"], stop_from_epoch=params["stop_from_epoch"])
             rows.append({"model": model, "learning rate": rate, "degrade from epoch": onset, "seed": entry["seed"], **row,
                          "seconds": round(card["seconds"], 1)})
             print(f"rate {rate:g}, degradations from epoch {onset}, seed {entry['seed']}: best validation AUC {row['best val AUC']:.3f} at epoch "

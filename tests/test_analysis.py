@@ -344,6 +344,35 @@ def test_convergence_row_tells_still_learning_from_converged_and_never_learned()
     assert row["stopped early"] and row["converged"] and not row["learned"]
     with pytest.raises(ValueError, match="val_auc"):
         convergence_row(pd.DataFrame({"auc": [0.5]}), 8, 0.01)
+    # a gain at epoch 16 of 20 (the last quarter), then 4 epochs within min_delta of it: early
+    # stopping's rule is met on the last allowed epoch, which the run's length alone does not show
+    val = [*np.linspace(0.6, 0.8, 15), 0.82, 0.819, 0.821, 0.818, 0.82]
+    late = pd.DataFrame({"auc": np.linspace(0.6, 0.8, 20), "val_auc": val})
+    assert not convergence_row(late, 20, 0.01)["converged"]
+    row = convergence_row(late, 20, 0.01, patience=4, min_delta=0.002)
+    assert row["stopped early"] and row["converged"] and row["last-quarter gain"] >= 0.01
+    assert not convergence_row(late, 20, 0.01, patience=5, min_delta=0.002)["stopped early"]
+    assert not convergence_row(late, 20, 0.01, patience=4, min_delta=0.0005)["stopped early"]
+
+
+def test_early_stopping_rule_matches_keras():
+    keras = pytest.importorskip("tf_keras")
+    from deepfake_iot.plan import early_stopping_fired
+
+    rng = np.random.default_rng(0)
+    for trial in range(40):
+        val = np.round(np.cumsum(rng.normal(0.004, 0.01, 12)) + 0.7, 3)
+        patience, start = int(rng.integers(1, 5)), int(rng.integers(0, 6))
+        stop = keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=patience, min_delta=0.002,
+                                             start_from_epoch=start)
+        stop.set_model(keras.Sequential())
+        stop.on_train_begin()
+        for epoch, value in enumerate(val):
+            stop.on_epoch_end(epoch, {"val_auc": value})
+            if stop.model.stop_training:
+                break
+        fired = early_stopping_fired(val[: epoch + 1], patience, 0.002, start)
+        assert fired == stop.model.stop_training, (trial, list(val), patience, start)
 
 
 def test_convergence_macros_count_the_main_runs():

@@ -170,13 +170,34 @@ def selected_runs(runs: pd.DataFrame) -> pd.DataFrame:
 LEARNED_AUC = 0.6  # a run whose training AUC ends at or below this never started learning
 
 
-def convergence_row(history: pd.DataFrame, epochs_max: int, gain_limit: float) -> dict:
+def early_stopping_fired(val_auc, patience: int, min_delta: float, stop_from_epoch: int = 0) -> bool:
+    """Whether the recipe's early-stopping rule (Keras' ``EarlyStopping`` on validation AUC, as
+    ``train.train_model`` sets it) is met by this history: ``patience`` epochs in a row without a
+    gain of more than ``min_delta`` over the best, counted from epoch ``stop_from_epoch`` (0-based)
+    on. Keras stops a run there, also on its last allowed epoch."""
+    best, wait = float("-inf"), 0
+    for epoch, value in enumerate(val_auc):
+        if epoch < stop_from_epoch:
+            continue
+        wait += 1
+        if value - min_delta > best:
+            best, wait = value, 0
+        elif wait >= patience:
+            return True
+    return False
+
+
+def convergence_row(history: pd.DataFrame, epochs_max: int, gain_limit: float, *, patience: int | None = None,
+                    min_delta: float = 0.0, stop_from_epoch: int = 0) -> dict:
     """Did one training finish learning? From its per-epoch history (``val_auc``, ``auc``):
     epochs run, best epoch (1-based), training and validation AUC at the last epoch, and the
     validation gain of its last quarter of epochs (the best validation AUC minus the best before
-    that quarter). It ``converged`` when early stopping ended it before ``epochs_max`` or when the
-    last quarter gained less than ``gain_limit``; it ``learned`` when its training AUC ended above
-    ``LEARNED_AUC`` (a run that never starts learning is a recipe defect, not a result)."""
+    that quarter). It ``stopped early`` when it ended before ``epochs_max`` or, given the recipe's
+    ``patience`` (``min_delta``, ``stop_from_epoch``), when early stopping's rule was met at its
+    end (a run whose validation AUC stood still for ``patience`` epochs up to the last allowed
+    one); it ``converged`` when it stopped early or its last quarter gained less than
+    ``gain_limit``; it ``learned`` when its training AUC ended above ``LEARNED_AUC`` (a run that
+    never starts learning is a recipe defect, not a result)."""
     if history.empty or "val_auc" not in history or "auc" not in history:
         raise ValueError(f"a training history needs the columns auc and val_auc, got {list(history.columns)}")
     val = history["val_auc"].to_numpy(dtype=float)
@@ -184,24 +205,26 @@ def convergence_row(history: pd.DataFrame, epochs_max: int, gain_limit: float) -
     quarter = max(1, -(-epochs_run // 4))
     before = val[:-quarter].max() if epochs_run > quarter else 0.5
     gain = float(max(0.0, val.max() - before))
-    stopped_early = epochs_run < epochs_max
+    stopped_early = epochs_run < epochs_max or (
+        patience is not None and early_stopping_fired(val, patience, min_delta, stop_from_epoch))
     final_train_auc = float(history["auc"].iloc[-1])
     return {"epochs run": epochs_run, "best epoch": int(val.argmax()) + 1, "train AUC": final_train_auc,
             "val AUC": float(val[-1]), "best val AUC": float(val.max()), "last-quarter gain": gain,
-            "stopped early": stopped_early, "converged": bool(stopped_early or gain < gain_limit),
+            "stopped early": bool(stopped_early), "converged": bool(stopped_early or gain < gain_limit),
             "learned": final_train_auc > LEARNED_AUC}
 
 
-def convergence_table(cards: pd.DataFrame, out_root: Path, gain_limit: float) -> pd.DataFrame:
+def convergence_table(cards: pd.DataFrame, out_root: Path, gain_limit: float, **stopping) -> pd.DataFrame:
     """``convergence_row`` of every training run (``model``, ``seed``, ``group``, ``dir``,
-    ``epochs_max`` per card), read from each run's history.csv under ``out_root``."""
+    ``epochs_max`` per card), read from each run's history.csv under ``out_root``; ``stopping``:
+    the recipe's ``patience``, ``min_delta`` and ``stop_from_epoch``."""
     from deepfake_iot.paths import HISTORY
 
     rows = []
     for card in cards.itertuples():
         history = pd.read_csv(Path(out_root) / card.dir / HISTORY)
         rows.append({"model": card.model, "seed": int(card.seed), "group": card.group,
-                     **convergence_row(history, int(card.epochs_max), gain_limit)})
+                     **convergence_row(history, int(card.epochs_max), gain_limit, **stopping)})
     return pd.DataFrame(rows)
 
 
