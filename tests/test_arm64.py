@@ -86,6 +86,9 @@ def every_format(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("arm64-models") / "tiny"
     folder.mkdir()
+    # seeded: unseeded weights left the hidden Dense layer dead on all 8 calibration samples about
+    # once in 40 draws, an int8 graph XNNPACK refuses (test_inference covers that case itself)
+    keras.utils.set_random_seed(1)
     inputs = keras.Input((24, 24, 3))
     x = keras.layers.Conv2D(6, 3, strides=2, activation="relu")(inputs)
     x = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu6")(x)

@@ -145,6 +145,43 @@ def test_predict_float_and_int8_match_keras(tiny_tflite, tmp_path):
     assert np.allclose(batched, scores, atol=details["output_scale"] + 1e-6)
 
 
+@pytest.fixture(scope="module")
+def dead_layer_int8():
+    """An int8 model whose hidden Dense layer outputs zero on every calibration sample (a bias
+    of -10): the converter gives it a near-zero scale, which XNNPACK refuses."""
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    pytest.importorskip("tensorflow")
+    keras = pytest.importorskip("tf_keras")
+    from deepfake_iot import quantize
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    dead = keras.layers.Dense(4, activation="relu",
+                              bias_initializer=keras.initializers.Constant(-10.0))  # fmt: skip
+    outputs = keras.layers.Dense(1, activation="sigmoid")(dead(x))
+    model = keras.Model(inputs, outputs)
+    rng = np.random.default_rng(0)
+    samples = [[rng.random((1, SIZE, SIZE, 3), dtype=np.float32)] for _ in range(8)]
+    return model, quantize.convert(model, "int8_ptq", samples), rng.random((3, SIZE, SIZE, 3))
+
+
+@pytest.mark.parametrize("runtime", ["ai_edge_litert", "tensorflow"])
+def test_a_graph_xnnpack_refuses_runs_on_the_built_in_kernels_with_a_warning(
+    dead_layer_int8, runtime, tmp_path
+):
+    model, content, images = dead_layer_int8
+    path = tmp_path / "dead.tflite"
+    path.write_bytes(content)
+    with pytest.warns(RuntimeWarning, match=r"dead\.tflite: the XNNPACK delegate refused"):
+        interpreter, name = inference.load_model(path, runtime=runtime)
+    assert name == runtime
+    expected = model.predict(images.astype(np.float32), verbose=0).reshape(-1)
+    scores = inference.predict(interpreter, images.astype(np.float32))
+    assert np.abs(scores - expected).max() < 0.01, (scores, expected)
+
+
 def test_truncated_model_is_a_value_error_not_a_crash(tiny_tflite, tmp_path):
     _, float_bytes, _, _ = tiny_tflite
     for cut in (12, 100, len(float_bytes) // 2, len(float_bytes) - 50):

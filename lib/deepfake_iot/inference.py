@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
 import warnings
 from pathlib import Path
 
@@ -106,17 +107,45 @@ def check_tflite_bytes(content: bytes, name: str = "model") -> None:
         )
 
 
+def _new_interpreter(interpreter_class, content: bytes, num_threads: int, **options):
+    with warnings.catch_warnings():
+        # tf.lite.Interpreter warns that it is deprecated on every construction
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
+        interpreter = interpreter_class(model_content=content, num_threads=num_threads, **options)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def _without_default_delegates(interpreter_class):
+    """The runtime's ``OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES`` (no XNNPACK)."""
+    module = sys.modules[interpreter_class.__module__]
+    return module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+
+
 def _load_tflite(content: bytes, name: str, num_threads: int, runtime: str | None):
     check_tflite_bytes(content, name)
     interpreter_class, runtime_name = available_runtime(runtime)
     try:
-        with warnings.catch_warnings():
-            # tf.lite.Interpreter warns that it is deprecated on every construction
-            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
-            interpreter = interpreter_class(model_content=content, num_threads=num_threads)
-        interpreter.allocate_tensors()
+        interpreter = _new_interpreter(interpreter_class, content, num_threads)
     except (ValueError, RuntimeError) as error:
-        raise ValueError(f"{name} could not be loaded as a TFLite model: {error}") from error
+        if "XNNPACK" not in str(error):
+            raise ValueError(f"{name} could not be loaded as a TFLite model: {error}") from error
+        # XNNPACK (the default CPU delegate) refuses some valid int8 graphs, e.g. a layer whose
+        # calibration outputs were all zero gets a near-zero scale; the built-in kernels run them.
+        try:
+            interpreter = _new_interpreter(
+                interpreter_class, content, num_threads,
+                experimental_op_resolver_type=_without_default_delegates(interpreter_class),
+            )  # fmt: skip
+        except (ValueError, RuntimeError) as second:
+            raise ValueError(f"{name} could not be loaded as a TFLite model: {second}") from second
+        warnings.warn(
+            f"{name}: the XNNPACK delegate refused the model ({str(error).strip()}); it runs on "
+            f"{runtime_name}'s built-in kernels instead, which are slower, so its timings are not "
+            "XNNPACK's",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     return interpreter, runtime_name
 
 
