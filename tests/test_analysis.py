@@ -427,7 +427,8 @@ def test_degradation_phrases_follow_the_main_runs_setting():
     assert "draw no IoT degradation" in off["DegradeAugmentation"] and on["AbstractAugmentation"] != off["AbstractAugmentation"]
     assert "study" not in degradation_phrases(0.0, 0.25, study=False)["DegradeAugmentation"]
     late = degradation_phrases(0.3, 0.3, from_epoch=3)["DegradeAugmentation"]
-    assert "from epoch 4 on" in late and "first 3 train on clean crops" in late
+    assert "from epoch 4 on" in late and "the first 3 epochs train on clean crops" in late
+    assert "the first epoch trains" in degradation_phrases(0.3, 0.3, from_epoch=1)["DegradeAugmentation"]
     assert "from epoch" in degradation_phrases(0.0, 0.25, from_epoch=2)["AblationArm"]
     assert "from epoch" not in on["DegradeAugmentation"]
 

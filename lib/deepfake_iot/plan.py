@@ -255,7 +255,8 @@ def degradation_phrases(degrade_prob: float, degrade_study_prob: float, study: b
     ``degrade_prob``, drawn from epoch ``from_epoch`` on, counted from 0) and what the degradation
     study's other arm does (``degrade_study_prob`` when the main runs draw none; ``study``:
     whether the study runs): the abstract's clause, the method's clause and the study's arm."""
-    onset = (f" from epoch {from_epoch + 1} on (the first {from_epoch} train on clean crops, so that a model finds "
+    clean = "the first epoch trains" if from_epoch == 1 else f"the first {from_epoch} epochs train"
+    onset = (f" from epoch {from_epoch + 1} on ({clean} on clean crops, so that a model finds "
              "the manipulation traces before it must keep them through a camera)") if from_epoch else ""
     if degrade_prob > 0:
         return {"AbstractAugmentation": "trained with augmentations that imitate the degradations of cheap IoT cameras",
