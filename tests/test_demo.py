@@ -28,6 +28,7 @@ def tiny_model(folder: Path, variant: str = "int8_ptq", **sidecar) -> Path:
 
     from deepfake_iot import quantize
 
+    keras.utils.set_random_seed(0)  # weights drawn once: the same model every run
     inputs = keras.Input((16, 16, 3))
     x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
     x = keras.layers.GlobalAveragePooling2D()(x)

@@ -66,6 +66,7 @@ def tiny_tflite(tmp_path_factory):
     from deepfake_iot import quantize
 
     folder = tmp_path_factory.mktemp("device-models")
+    keras.utils.set_random_seed(0)  # weights drawn once: the same model every run
     inputs = keras.Input((32, 32, 3))
     x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(inputs)
     x = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu")(x)
