@@ -19,7 +19,9 @@ that imports. An ``.onnx`` file runs on ``onnxruntime`` (``onnx_backend``: execu
 TensorRT, then CUDA, then CPU, among those installed, or as named). A ``runtime`` argument names
 the runtime for files of its own kind and is ignored for the other kind, so one setting serves a
 list holding both. A file that is not a TFLite flatbuffer is refused with a ``ValueError``
-before the interpreter sees it, since the native loader may abort the process.
+before the interpreter sees it, since the native loader may abort the process. A file whose graph
+the XNNPACK delegate refuses runs on the runtime's built-in kernels, with a ``RuntimeWarning``
+saying so (its timings are then not XNNPACK's).
 
 The one place that knows about int8/uint8 input and output is the pair ``quantize_input`` /
 ``dequantize_output``: ``real = scale * (q - zero_point)``. Float models pass through both.
