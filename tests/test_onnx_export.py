@@ -72,6 +72,40 @@ def test_every_variant_converts_and_scores_as_its_source(run_folder):
     onnx_export.check_agreement(table, 0.01)
 
 
+def test_hard_swish_converts_at_opset_13_as_its_definition(tmp_path):
+    """MobileNetV3's activation: TFLite fuses x * relu6(x + 3) / 6 into HARD_SWISH, which ONNX
+    has only from opset 14; at the default opset 13 it becomes HardSigmoid and Mul."""
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    import onnx
+    import tf_keras as keras
+
+    from deepfake_iot import quantize
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(4, 3)(inputs)
+    x = keras.layers.Multiply()([x, keras.layers.ReLU(6.0)(x + 3.0) * (1.0 / 6.0)])
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
+    rng = np.random.default_rng(0)
+    samples = [[rng.random((1, SIZE, SIZE, 3), dtype=np.float32)] for _ in range(8)]
+    images = rng.random((32, SIZE, SIZE, 3), dtype=np.float32)
+    for variant in ("float32", "int8_ptq"):
+        content = quantize.convert(model, variant, samples if variant == "int8_ptq" else None)
+        source = tmp_path / "tflite" / "hs" / f"{variant}.tflite"
+        quantize.write_variant(content, source, {"variant": variant, "threshold": 0.5})
+        ops = [op["op_name"] for op in inference.load_model(source)[0]._get_ops_details()]
+        assert "HARD_SWISH" in ops, ops
+        twin = tmp_path / "onnx" / "hs" / f"{variant}.onnx"
+        row = onnx_export.export_file(source, twin, images, np.arange(32) % 2, opset=13, out_root=tmp_path)
+        assert row["status"] == "ok", row
+        assert row["max_abs_diff"] <= 1e-5 if variant == "float32" else 0.0079, row
+        kinds = [node.op_type for node in onnx.load(twin).graph.node]
+        assert "HardSwish" not in kinds and {"HardSigmoid", "Mul"} <= set(kinds), kinds
+    newer = onnx_export.convert(tmp_path / "tflite" / "hs" / "float32.tflite", 14, {})
+    assert "HardSwish" in [node.op_type for node in newer.graph.node]  # opset 14 keeps the node
+
+
 def test_a_file_that_does_not_convert_is_listed_with_the_reason(run_folder, monkeypatch, tmp_path):
     out, quantization, images = run_folder
 

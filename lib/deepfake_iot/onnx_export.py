@@ -75,9 +75,36 @@ def convert(tflite_path: Path | str, opset: int, metadata: dict):
     with warnings.catch_warnings():  # tf2onnx reads the file with the deprecated tf.lite.Interpreter
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
         proto, _ = tf2onnx.convert.from_tflite(str(tflite_path), opset=int(opset))
+    lower_hard_swish(proto)
     onnx.helper.set_model_props(proto, {key: str(value) for key, value in metadata.items()})
     onnx.checker.check_model(proto)
     return proto
+
+
+def lower_hard_swish(proto) -> int:
+    """Rewrite every ``HardSwish`` node of an ONNX graph older than opset 14 (where ONNX added it)
+    as ``Mul(x, HardSigmoid(x, alpha=1/6, beta=0.5))``, which is its definition, in place; returns
+    how many were rewritten. tf2onnx handles TFLite's HARD_SWISH (MobileNetV3) only from opset 14
+    and otherwise leaves a node that no opset-13 runtime (TensorRT 8.2 of JetPack 4) knows."""
+    import onnx
+
+    opset = next((entry.version for entry in proto.opset_import if entry.domain in ("", "ai.onnx")), 0)
+    if opset >= 14:
+        return 0
+    nodes, rewritten = [], 0
+    for node in proto.graph.node:
+        if node.op_type != "HardSwish" or node.domain not in ("", "ai.onnx"):
+            nodes.append(node)
+            continue
+        gate = f"{node.output[0]}__hard_sigmoid"
+        nodes.append(onnx.helper.make_node("HardSigmoid", [node.input[0]], [gate], name=f"{node.name}/hard_sigmoid",
+                                           alpha=1.0 / 6.0, beta=0.5))  # fmt: skip
+        nodes.append(onnx.helper.make_node("Mul", [node.input[0], gate], list(node.output), name=f"{node.name}/mul"))
+        rewritten += 1
+    if rewritten:
+        del proto.graph.node[:]
+        proto.graph.node.extend(nodes)
+    return rewritten
 
 
 def compare(onnx_path: Path, tflite_path: Path, images, labels, threshold: float) -> dict:
