@@ -106,6 +106,26 @@ def test_hard_swish_converts_at_opset_13_as_its_definition(tmp_path):
     assert "HardSwish" in [node.op_type for node in newer.graph.node]  # opset 14 keeps the node
 
 
+def test_the_paper_names_the_files_beyond_the_tolerance_and_how_far():
+    row = {"opset": 13, "reason": "", "images": 10, "mean_abs_diff": 0.001, "val_auc": 0.8}
+    table = pd.DataFrame([
+        {**row, "model": "light_cnn", "variant": "float32", "status": "ok", "max_abs_diff": 1e-6, "decision_agreement": 1.0},
+        {**row, "model": "light_cnn", "variant": "int8_ptq", "status": "ok", "max_abs_diff": 0.0078, "decision_agreement": 1.0},
+        {**row, "model": "mobilenet_v2_035", "variant": "int8_ptq", "status": "disagrees", "max_abs_diff": 0.09,
+         "decision_agreement": 0.984},
+        {**row, "model": "meso4", "variant": "float32", "status": "not converted", "max_abs_diff": float("nan"),
+         "decision_agreement": float("nan")},
+    ])  # fmt: skip
+    macros = onnx_export.export_macros(table, 0.01, 13)
+    assert macros["NumOnnxFiles"] == 2 and macros["NumOnnxFailed"] == 2
+    assert macros["OnnxIntClause"] == " (the integer files within 7.8e-03)"
+    assert macros["OnnxOutsideClause"].startswith(": MobileNetV2 (width 0.35) int8 PTQ, which converted")
+    assert "9.0e-02" in macros["OnnxOutsideClause"] and "98.4%" in macros["OnnxOutsideClause"]
+    within = onnx_export.export_macros(table.iloc[:2], 0.01, 13)
+    assert within["OnnxOutsideClause"] == "" and within["NumOnnxFailed"] == 0
+    assert onnx_export.export_macros(table.iloc[:1], 0.01, 13)["OnnxIntClause"] == ""
+
+
 def test_a_file_that_does_not_convert_is_listed_with_the_reason(run_folder, monkeypatch, tmp_path):
     out, quantization, images = run_folder
 

@@ -207,9 +207,29 @@ def export_macros(table: pd.DataFrame, tolerance: float, opset: int) -> dict:
     return {"NumOnnxFiles": int(len(done)), "NumOnnxFailed": int((table["status"] != "ok").sum()) if len(table) else 0,
             "OnnxMaxDiff": _difference(largest),
             "OnnxIntMaxDiff": _difference(float(int8["max_abs_diff"].max()) if len(int8) else float("nan")),
+            **outside_clauses(table, int8),
             "OnnxMinAgreementPct": f"{100 * done['decision_agreement'].min():.1f}" if len(done) else "--",
             "OnnxTolerance": f"{tolerance:g}", "OnnxOpset": int(opset),
             "OnnxTools": ", ".join(f"{name} {version}" for name, version in tool_versions().items())}  # fmt: skip
+
+
+def outside_clauses(table: pd.DataFrame, int8_within: pd.DataFrame) -> dict:
+    """The paper's words for the integer files within the tolerance (``OnnxIntClause``, empty
+    where none is) and for the files that converted but left it (``OnnxOutsideClause``, empty
+    where none did): which, by how much, and how often they still take their sources' decisions."""
+    within = f" (the integer files within {_difference(float(int8_within['max_abs_diff'].max()))})" if len(int8_within) else ""
+    outside = table[table["status"] == "disagrees"] if len(table) else table
+    if not len(outside):
+        return {"OnnxIntClause": within, "OnnxOutsideClause": ""}
+    from deepfake_iot.analysis import MODEL_NAMES
+
+    variant = {"int8_ptq": "int8 PTQ", "int8_qat": "int8 QAT"}
+    names = ", ".join(f"{MODEL_NAMES.get(row.model, row.model)} {variant.get(row.variant, row.variant)}"
+                      for row in outside.itertuples())  # fmt: skip
+    clause = (f": {names}, which converted but score up to {_difference(float(outside['max_abs_diff'].max()))} "
+              f"away from their sources under ONNX Runtime and take their decisions on "
+              f"{100 * float(outside['decision_agreement'].min()):.1f}% of the crops or more")
+    return {"OnnxIntClause": within, "OnnxOutsideClause": clause}
 
 
 def summary(table: pd.DataFrame, tolerance: float) -> str:
