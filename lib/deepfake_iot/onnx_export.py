@@ -206,7 +206,6 @@ def export_macros(table: pd.DataFrame, tolerance: float, opset: int) -> dict:
     largest = float(done["max_abs_diff"].max()) if len(done) else float("nan")
     return {"NumOnnxFiles": int(len(done)), "NumOnnxFailed": int((table["status"] != "ok").sum()) if len(table) else 0,
             "OnnxMaxDiff": _difference(largest),
-            "OnnxIntMaxDiff": _difference(float(int8["max_abs_diff"].max()) if len(int8) else float("nan")),
             **outside_clauses(table, int8),
             "OnnxMinAgreementPct": f"{100 * done['decision_agreement'].min():.1f}" if len(done) else "--",
             "OnnxTolerance": f"{tolerance:g}", "OnnxOpset": int(opset),
